@@ -1,0 +1,5 @@
+"""``python -m hnlab`` runs the CLI."""
+
+from hnlab.cli import main
+
+main()

@@ -1,0 +1,400 @@
+"""The ``hnlab`` command: parse, call the package, print. No logic of its own.
+
+An HnlabError prints ``Error: <message>`` on one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hnlab.config import Settings
+from hnlab.errors import HnlabError
+from hnlab.tables import STATISTICS
+
+log = logging.getLogger("hnlab")
+
+
+class Context:
+    """What the group's options hand to each command."""
+
+    def __init__(self, overrides: dict[str, Any], option_names: dict[str, str]) -> None:
+        self.overrides = overrides
+        self.option_names = option_names
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Validated settings: environment, then the group's options, then the command's."""
+        names = dict(self.option_names)
+        names.update({k: v[1] for k, v in overrides.items() if isinstance(v, tuple)})
+        values = {
+            **self.overrides,
+            **{k: v[0] if isinstance(v, tuple) else v for k, v in overrides.items()},
+        }
+        return Settings.from_env(overrides=values, option_names=names)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _echo_table(rows: list[tuple[str, Any]]) -> None:
+    width = max((len(k) for k, _ in rows), default=0)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Data directory (HNLAB_DATA_DIR, default ./data).",
+)
+@click.option("--hn-api-url", default=None, help="HN API base URL (HNLAB_HN_API_URL).")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.version_option(package_name="hnlab")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, hn_api_url: str | None, verbose: int) -> None:
+    """hnlab: collect Hacker News top stories every hour, and study them in notebooks."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(
+        {"data_dir": data_dir, "hn_api_url": hn_api_url},
+        {"data_dir": "--data-dir", "hn_api_url": "--hn-api-url"},
+    )
+
+
+def _where(settings: Settings) -> str:
+    if settings.uses_embedded:
+        return f"embedded PostgreSQL in {settings.postgres_dir}"
+    return settings.display_url
+
+
+# -- db ---------------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """The PostgreSQL schema and the embedded server."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(obj: Context) -> None:
+    """Bring the database to the newest schema (safe to run again)."""
+    from hnlab import db as dbm
+
+    settings = obj.settings()
+    settings.ensure_dirs()
+    eng = dbm.make_engine(dbm.database_url(settings))
+    try:
+        before, head = dbm.upgrade(eng)
+    finally:
+        eng.dispose()
+    where = _where(settings)
+    if before == head:
+        click.echo(f"{where}: already at {head}")
+    else:
+        click.echo(f"{where}: upgraded {before or 'empty'} -> {head}")
+
+
+@db.command("status")
+@pass_ctx
+def db_status(obj: Context) -> None:
+    """Print the database's current and head schema revisions."""
+    from hnlab import db as dbm
+
+    settings = obj.settings()
+    settings.ensure_dirs()
+    eng = dbm.make_engine(dbm.database_url(settings))
+    try:
+        current = dbm.current_revision(eng)
+    finally:
+        eng.dispose()
+    head = dbm.head_revision()
+    _echo_table(
+        [
+            (
+                "database",
+                "embedded (" + str(settings.postgres_dir) + ")"
+                if settings.uses_embedded
+                else settings.display_url,
+            ),
+            ("current", current or "empty"),
+            ("head", head),
+            ("state", "up to date" if current == head else "behind: run 'hnlab db upgrade'"),
+        ]
+    )
+
+
+@db.command("stop")
+@pass_ctx
+def db_stop(obj: Context) -> None:
+    """Stop the embedded PostgreSQL server now."""
+    from hnlab.embedded import EmbeddedPostgres
+
+    settings = obj.settings()
+    if not settings.uses_embedded:
+        raise HnlabError("HNLAB_DATABASE_URL is set; hnlab does not stop servers it did not start")
+    EmbeddedPostgres(settings.postgres_dir).stop()
+    click.echo(f"stopped the embedded PostgreSQL in {settings.postgres_dir}")
+
+
+# -- collect ----------------------------------------------------------------------------------
+def _print_stats(stats: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(stats, default=str, sort_keys=True))
+    else:
+        _echo_table([(k, v) for k, v in stats.items() if k != "error_samples"])
+
+
+@cli.command()
+@click.option(
+    "--list",
+    "story_list",
+    default=None,
+    help="Story list: top, new, best, ask, show or job (HNLAB_STORY_LIST).",
+)
+@click.option(
+    "--limit", type=str, default=None, help="Stories to fetch, 1-500 (HNLAB_POSTS_LIMIT)."
+)
+@click.option(
+    "--threshold", type=str, default=None, help="Minimum score to save (HNLAB_SCORE_THRESHOLD)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@pass_ctx
+def collect(
+    obj: Context, story_list: str | None, limit: str | None, threshold: str | None, as_json: bool
+) -> None:
+    """Run one collection now and print its statistics."""
+    from hnlab.collector import collect_once
+
+    settings = obj.settings(
+        story_list=(story_list, "--list"),
+        posts_limit=(limit, "--limit"),
+        score_threshold=(threshold, "--threshold"),
+    )
+    stats = asyncio.run(collect_once(settings, trigger="manual"))
+    _print_stats(stats, as_json)
+
+
+# -- run, status, runs ------------------------------------------------------------------------
+@cli.command()
+@click.option("--direct", is_flag=True, help="Run the collector in-process, not the notebook.")
+@click.option(
+    "--notebook",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Collection notebook (HNLAB_NOTEBOOK, default notebooks/collect.ipynb).",
+)
+@click.option("--cron", default=None, help="Cron expression in UTC (HNLAB_CRON, '0 * * * *').")
+@click.option("--once", is_flag=True, help="Claim the current slot, run once, and exit.")
+@pass_ctx
+def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, once: bool) -> None:
+    """Run the hourly collection in the foreground (Ctrl-C drains and stops)."""
+    from hnlab.service import RunnerService
+
+    settings = obj.settings(cron=(cron, "--cron"), notebook=(notebook, "--notebook"))
+    service = RunnerService(settings, mode="direct" if direct else "notebook")
+    if once:
+        outcome = service.run_once()
+        if outcome.status == "skipped":
+            click.echo(f"slot already claimed; nothing to do ({outcome.error})")
+            return
+        if not outcome.ok:
+            raise HnlabError(
+                f"run {outcome.run_id} failed: {outcome.error}"
+                + (f" (notebook: {outcome.notebook_path})" if outcome.notebook_path else "")
+            )
+        click.echo(
+            f"run {outcome.run_id} succeeded"
+            + (f"; notebook: {outcome.notebook_path}" if outcome.notebook_path else "")
+        )
+        return
+    click.echo(
+        f"hnlab runner: cron '{settings.cron}' UTC, mode "
+        f"{'direct' if direct else 'notebook'}, database {settings.display_url}"
+    )
+    asyncio.run(service.serve())
+    click.echo("hnlab runner stopped")
+
+
+@cli.command()
+@pass_ctx
+def status(obj: Context) -> None:
+    """Show the live runners, the next run time and the last run."""
+    from hnlab import db as dbm
+    from hnlab import records
+
+    settings = obj.settings()
+    eng = dbm.engine(settings)
+    try:
+        now = datetime.now(UTC)
+        alive = records.live_runners(eng, now - timedelta(minutes=3))
+        last = records.recent_runs(eng, 1)
+    finally:
+        eng.dispose()
+    click.echo(f"database: {'embedded' if settings.uses_embedded else settings.display_url}")
+    if alive:
+        for r in alive:
+            click.echo(
+                f"runner {r['host']} pid {r['pid']} ({r['mode']}), last beat "
+                f"{_fmt_time(r['last_beat'])}, next run {_fmt_time(r['next_run_at'])}"
+            )
+    else:
+        click.echo("runners: none alive (start one with 'hnlab run')")
+    if not last:
+        click.echo("last run: none yet")
+        return
+    r = last[0]
+    click.echo(
+        f"last run: #{r['id']} {r['status']} ({r['trigger']}) started "
+        f"{_fmt_time(r['started_at'])}" + (f": {r['error']}" if r["error"] else "")
+    )
+    _echo_table([(k, r[k]) for k in STATISTICS] + [("duration_s", r["duration_s"])])
+
+
+@cli.command()
+@click.option(
+    "--last",
+    "last",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="How many runs to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_ctx
+def runs(obj: Context, last: int, as_json: bool) -> None:
+    """Show the run history, newest first, one run per line."""
+    from hnlab import db as dbm
+    from hnlab import records
+
+    eng = dbm.engine(obj.settings())
+    try:
+        rows = records.recent_runs(eng, last)
+    finally:
+        eng.dispose()
+    for r in rows:
+        if as_json:
+            r = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}
+            click.echo(json.dumps(r, default=str, sort_keys=True))
+            continue
+        stats = "/".join("-" if r[k] is None else str(r[k]) for k in STATISTICS)
+        click.echo(
+            f"#{r['id']:<5} {_fmt_time(r['slot'] or r['started_at'])} {r['trigger']:<9} "
+            f"{r['status']:<9} fetched/saved/cached/dups/errors {stats:<16} "
+            f"{r['notebook_path'] or '-'}" + (f"  {r['error']}" if r["error"] else "")
+        )
+    if not rows and not as_json:
+        click.echo("no runs yet")
+
+
+# -- cache ------------------------------------------------------------------------------------
+@cli.group()
+def cache() -> None:
+    """The RocksDB metadata cache."""
+
+
+@cache.command("check")
+@pass_ctx
+def cache_check(obj: Context) -> None:
+    """Scan the cache for corruption and compare it with PostgreSQL."""
+    from hnlab.maintenance import check_cache
+
+    report = check_cache(obj.settings())
+    _echo_table(list(report.items()))
+    if report["state"] != "ok":
+        raise HnlabError(f"cache check failed: {report['state']}")
+
+
+@cache.command("rebuild")
+@pass_ctx
+def cache_rebuild(obj: Context) -> None:
+    """Rebuild the cache from PostgreSQL (a damaged one is moved aside, not deleted)."""
+    from hnlab.maintenance import rebuild_cache
+
+    written, moved = rebuild_cache(obj.settings())
+    if moved:
+        click.echo(f"moved the old cache to {moved}")
+    click.echo(f"rebuilt the cache with {written} posts")
+
+
+# -- simulate ---------------------------------------------------------------------------------
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--latency-ms", type=click.FloatRange(0), default=0.0, show_default=True)
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of 503s.")
+@click.option(
+    "--rate-limit-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of 429s (Retry-After 1).",
+)
+@click.option("--null-rate", type=click.FloatRange(0, 1), default=0.0)
+@click.option("--truncated-rate", type=click.FloatRange(0, 1), default=0.0)
+def simulate(
+    port: int,
+    seed: int,
+    latency_ms: float,
+    error_rate: float,
+    rate_limit_rate: float,
+    null_rate: float,
+    truncated_rate: float,
+) -> None:
+    """Serve a simulated HN API on 127.0.0.1 until Ctrl-C (POST /v0/_sim/advance?hours=1)."""
+    import signal
+    import threading
+
+    from hnlab.simulator import Faults, SimulatedHN
+
+    faults = Faults(
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        rate_limit_rate=rate_limit_rate,
+        null_rate=null_rate,
+        truncated_rate=truncated_rate,
+    )
+    sim = SimulatedHN(
+        seed=seed, start=datetime.now(UTC).replace(minute=0, second=0, microsecond=0), faults=faults
+    )
+    try:
+        url = sim.start(port=port)
+    except OSError as exc:
+        raise HnlabError(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another --port"
+        ) from None
+    click.echo(f"simulated HN API at {url} (seed {seed}); export HNLAB_HN_API_URL={url}")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: HnlabError becomes ``Error: …`` and exit 1."""
+    try:
+        rc = cli.main(args=argv, prog_name="hnlab", standalone_mode=False)
+    except HnlabError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,275 @@
+"""HNClient: the HN API over async httpx, fast, bounded, retrying and null-tolerant.
+
+httpx's own connection pool is CPU-bound at ~100 requests in flight (httpcore
+#924, #1035), so by default requests go through the ``httpx-aiohttp`` transport:
+same httpx interface, aiohttp's pool underneath. Hand in ``client=`` or
+``transport=`` to use something else (tests use ``httpx.MockTransport``).
+
+Retries (tenacity): connection errors, timeouts, 5xx and 429 are retried with
+exponential backoff and jitter, honouring ``Retry-After``, for at most
+``retry_attempts`` tries and never past the client's total ``deadline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+import tenacity
+
+from hnlab.config import DEFAULT_HN_API_URL, STORY_LISTS
+from hnlab.errors import FetchError, HnlabError
+
+log = logging.getLogger(__name__)
+
+_MAX_RETRY_AFTER_S = 120.0
+
+
+class _Retryable(Exception):
+    """A response or transport failure worth another try."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    """A failure that another try will not fix (4xx, bad JSON)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One item of a batch: ``data`` (a dict, or None for a ``null`` body) or ``error``."""
+
+    id: int
+    data: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return max(0.0, min(seconds, _MAX_RETRY_AFTER_S))
+
+
+class HNClient:
+    """Async client of the HN Firebase API: ``async with HNClient(...) as hn:``."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_HN_API_URL,
+        *,
+        concurrency: int = 100,
+        timeout: float | httpx.Timeout = 10.0,
+        connect_timeout: float = 5.0,
+        retry_attempts: int = 4,
+        deadline: float = 300.0,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 8.0,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise HnlabError(f"HNClient concurrency must be >= 1, got {concurrency!r}")
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.timeout = (
+            timeout
+            if isinstance(timeout, httpx.Timeout)
+            else httpx.Timeout(timeout, connect=connect_timeout)
+        )
+        self.retry_attempts = retry_attempts
+        self.deadline = deadline
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._given_client = client
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._owns_client = client is None
+        self._closed = False
+        self._depth = 0
+        self._deadline_at = 0.0
+        self._semaphore: asyncio.Semaphore | None = None
+        self.requests_made = 0
+        self.retries_made = 0
+
+    # -- life cycle ---------------------------------------------------------------------
+    async def __aenter__(self) -> HNClient:
+        """Open a session (one per run); nested entries share it."""
+        if self._closed:
+            raise HnlabError("this HNClient is closed; create a new one")
+        self._depth += 1
+        if self._depth > 1:
+            return self
+        if self._given_client is not None:
+            self._client = self._given_client
+        else:
+            transport = self._transport
+            if transport is None:
+                from httpx_aiohttp import AiohttpTransport
+
+                transport = AiohttpTransport(
+                    limits=httpx.Limits(
+                        max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+                    )
+                )
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                timeout=self.timeout,
+                headers={"User-Agent": "hnlab"},
+            )
+        self._semaphore = asyncio.Semaphore(self.concurrency)
+        self.restart_deadline()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            await self._close_session()
+
+    async def _close_session(self) -> None:
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+        self._client = None
+
+    async def aclose(self) -> None:
+        """Close for good: a closed HNClient refuses to open again."""
+        await self._close_session()
+        self._depth = 0
+        self._closed = True
+
+    def restart_deadline(self) -> None:
+        """Start a new total deadline (one per run)."""
+        self._deadline_at = time.monotonic() + self.deadline
+
+    @property
+    def remaining(self) -> float:
+        """Seconds left before the run's deadline."""
+        return self._deadline_at - time.monotonic()
+
+    # -- API ----------------------------------------------------------------------------
+    async def story_ids(self, list_name: str = "top") -> list[int]:
+        """Ids of a list (top, new, best, ask, show or job), in rank order."""
+        if list_name not in STORY_LISTS:
+            raise HnlabError(
+                f"story list must be one of {', '.join(STORY_LISTS)}, got {list_name!r}"
+            )
+        data = await self._get_json(f"{list_name}stories.json")
+        if not isinstance(data, list):
+            raise FetchError(f"{list_name}stories.json did not return a list of ids")
+        return [i for i in data if isinstance(i, int) and not isinstance(i, bool)]
+
+    async def item(self, item_id: int) -> dict[str, Any] | None:
+        """One item, or None when the API answers ``null``. Raises FetchError."""
+        data = await self._get_json(f"item/{int(item_id)}.json")
+        if data is not None and not isinstance(data, dict):
+            raise FetchError(f"item {item_id} is not a JSON object")
+        return data
+
+    async def items(self, ids: Sequence[int]) -> list[ItemResult]:
+        """Fetch ``ids`` concurrently, in their order; failures are per item, never raised."""
+        return list(await asyncio.gather(*(self._item_result(i) for i in ids)))
+
+    async def max_item(self) -> int:
+        """The newest item id."""
+        data = await self._get_json("maxitem.json")
+        if not isinstance(data, int):
+            raise FetchError("maxitem.json did not return an id")
+        return data
+
+    # -- internals ----------------------------------------------------------------------
+    async def _item_result(self, item_id: int) -> ItemResult:
+        try:
+            return ItemResult(item_id, await self.item(item_id))
+        except FetchError as exc:
+            return ItemResult(item_id, None, str(exc))
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return exc.retry_after
+        backoff = tenacity.wait_exponential_jitter(
+            initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial
+        )
+        wait: float = backoff(state)
+        return wait
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.retry_attempts:
+            return True
+        return self._wait(state) >= self.remaining
+
+    async def _get_json(self, path: str) -> Any:
+        url = f"{self.base_url}/{path}"
+        if self._client is None or self._semaphore is None:
+            raise HnlabError("HNClient is not open; use 'async with HNClient(...) as hn:'")
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            wait=self._wait,
+            stop=self._stop,
+            reraise=True,
+            before_sleep=self._count_retry,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(url)
+        except _Retryable as exc:
+            raise FetchError(f"{path}: {exc} (gave up after retries)") from None
+        except _Permanent as exc:
+            raise FetchError(f"{path}: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count_retry(self, state: tenacity.RetryCallState) -> None:
+        self.retries_made += 1
+
+    async def _attempt(self, url: str) -> Any:
+        assert self._client is not None and self._semaphore is not None
+        remaining = self.remaining
+        if remaining <= 0:
+            raise _Permanent("run deadline exceeded")
+        async with self._semaphore:
+            self.requests_made += 1
+            try:
+                async with asyncio.timeout(remaining):
+                    response = await self._client.get(url)
+            except TimeoutError:
+                raise _Permanent("run deadline exceeded") from None
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"timed out ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(f"HTTP {status}", _retry_after(response))
+        if status >= 400:
+            raise _Permanent(f"HTTP {status}")
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise _Permanent(f"invalid JSON ({len(response.content)} bytes)") from None

@@ -1,0 +1,338 @@
+"""HourlyPostsCollectorJob: one collection run, with the seed's methods and statistics.
+
+A run fetches the first ``limit`` ids of a story list and their items
+concurrently, records a snapshot of every story it saw, saves the stories at or
+above ``score_threshold`` (new ones inserted, known ones refreshed) in one
+transaction, then caches the new posts' metadata in RocksDB in one batch.
+RocksDB is opened for the run only, and written only after PostgreSQL commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hnlab.cache import RocksDBStore
+from hnlab.client import HNClient, ItemResult
+from hnlab.config import Settings
+from hnlab.db import Observation, PostRepository
+from hnlab.errors import CacheError, CollectionError, DatabaseError, FetchError, HnlabError
+from hnlab.items import Post, Skip, parse_item
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+SEED_KEYS = (
+    "posts_fetched",
+    "posts_saved",
+    "posts_cached",
+    "duplicates_skipped",
+    "errors",
+    "last_run",
+)
+
+
+def utc_now() -> datetime:
+    """The default clock: now, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Fetched:
+    """What one fetch saw: every story as a Post, and the counts of the rest."""
+
+    ids: list[int] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    unavailable: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+
+class HourlyPostsCollectorJob:
+    """Collects one story list into PostgreSQL and RocksDB; ``run_collection()`` is the entry."""
+
+    def __init__(
+        self,
+        post_repository: PostRepository,
+        rocksdb_store: RocksDBStore,
+        hn_client: HNClient,
+        score_threshold: int = 50,
+        limit: int = 100,
+        *,
+        story_list: str = "top",
+        clock: Clock = utc_now,
+        trigger: str = "manual",
+        stale_after: timedelta = timedelta(hours=1),
+    ) -> None:
+        if score_threshold < 0:
+            raise HnlabError(
+                f"score_threshold must be a whole number >= 0, got {score_threshold!r}"
+            )
+        if not 1 <= limit <= 500:
+            raise HnlabError(f"limit must be a whole number from 1 to 500, got {limit!r}")
+        self.post_repository = post_repository
+        self.rocksdb_store = rocksdb_store
+        self.hn_client = hn_client
+        self.score_threshold = score_threshold
+        self.limit = limit
+        self.story_list = story_list
+        self.clock = clock
+        self.trigger = trigger
+        self.stale_after = stale_after
+        self._statistics: dict[str, Any] = self._empty_statistics()
+        self._last_items: list[ItemResult] = []
+
+    # -- the seed's methods ---------------------------------------------------------------
+    async def run_collection(
+        self,
+        *,
+        run_id: int | None = None,
+        slot: datetime | str | None = None,
+        trigger: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one collection and record it; return the statistics.
+
+        With ``run_id`` the run continues a record a runner already created (one
+        record per run, notebook or not). Raises CollectionError when the run
+        fails as a whole (topstories or PostgreSQL unreachable); it is recorded
+        as failed first whenever PostgreSQL can be reached.
+        """
+        started = self.clock()
+        repo = self.post_repository
+        if isinstance(slot, str):
+            slot = datetime.fromisoformat(slot)
+        try:
+            if run_id is None:
+                run_id = await repo.start_run(trigger or self.trigger, started, slot=slot)
+            await repo.close_stale_runs(started - self.stale_after, started)
+        except DatabaseError as exc:
+            log.error("collection not started: %s", exc)
+            raise CollectionError(f"collection not started: {exc}") from None
+        try:
+            stats = await self.collect_top_posts(run_id=run_id, started=started)
+        except HnlabError as exc:
+            await self._record_failure(run_id, exc)
+            raise CollectionError(f"run {run_id} failed: {exc}") from None
+        except Exception as exc:
+            await self._record_failure(run_id, exc)
+            raise
+        await repo.finish_run(
+            run_id, "succeeded", self.clock(), stats, error=stats.get("cache_error")
+        )
+        log.info(
+            "run %s: fetched %s, saved %s, cached %s, duplicates %s, errors %s in %.2fs",
+            run_id,
+            stats["posts_fetched"],
+            stats["posts_saved"],
+            stats["posts_cached"],
+            stats["duplicates_skipped"],
+            stats["errors"],
+            stats["duration_s"],
+        )
+        return stats
+
+    async def collect_top_posts(
+        self, *, run_id: int | None = None, started: datetime | None = None
+    ) -> dict[str, Any]:
+        """Fetch, snapshot, filter, save and cache; return the statistics.
+
+        Without ``run_id`` a run record is created first (snapshots need one).
+        """
+        started = started or self.clock()
+        t0 = time.perf_counter()
+        if run_id is None:
+            run_id = await self.post_repository.start_run(self.trigger, started)
+        self._statistics = stats = self._empty_statistics()
+        stats["run_id"] = run_id
+        stats["last_run"] = started.isoformat()
+
+        fetched = await self._fetch()
+        kept = [p for p in fetched.posts if p.score >= self.score_threshold]
+        await self.post_repository.ping()
+        written = await self.post_repository.record_observations(
+            run_id,
+            self.story_list,
+            fetched.observations,
+            kept,
+            fetched.posts,
+            started,
+        )
+        inserted = set(written.inserted)
+        new_posts = [p for p in kept if p.hn_id in inserted]
+
+        stats.update(
+            items_requested=len(fetched.ids),
+            posts_fetched=len(kept),
+            posts_saved=len(new_posts),
+            duplicates_skipped=len(kept) - len(new_posts),
+            below_threshold=len(fetched.posts) - len(kept),
+            unavailable=fetched.unavailable,
+            errors=fetched.errors,
+            snapshots=written.snapshots,
+        )
+        if fetched.error_samples:
+            stats["error_samples"] = fetched.error_samples
+        stats.update(await self._cache_new_posts(run_id, new_posts))
+        stats["duration_s"] = round(time.perf_counter() - t0, 3)
+        return stats
+
+    async def _fetch_top_stories(self) -> list[dict[str, Any]]:
+        """Fetch the list and its items; return the stories at or above the threshold."""
+        fetched = await self._fetch()
+        keep = {p.hn_id for p in fetched.posts if p.score >= self.score_threshold}
+        return [r.data for r in self._last_items if r.data is not None and r.id in keep]
+
+    def _transform_story_to_post(self, story: dict[str, Any]) -> Post:
+        """Convert one API story into a Post (raises HnlabError if it is not a post)."""
+        parsed = parse_item(story, collected_at=self.clock())
+        if isinstance(parsed, Skip):
+            raise HnlabError(f"item {story.get('id')!r} is not a post ({parsed.value})")
+        return parsed
+
+    async def _cache_post_metadata(self, post: Post) -> None:
+        """Store one post's metadata in RocksDB."""
+        already_open = self.rocksdb_store.is_open
+        store = self.rocksdb_store.open()
+        try:
+            store.put_metadata([post])
+        finally:
+            if not already_open:
+                store.close()
+
+    def get_statistics(self) -> dict[str, Any]:
+        """The last run's statistics (the seed's keys, and more)."""
+        return dict(self._statistics)
+
+    # -- internals ----------------------------------------------------------------------
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, trigger: str = "notebook", clock: Clock = utc_now
+    ) -> contextlib.AbstractAsyncContextManager[HourlyPostsCollectorJob]:
+        """``async with HourlyPostsCollectorJob.from_settings(settings) as job:``."""
+        return collector_from_settings(settings, trigger=trigger, clock=clock)
+
+    @staticmethod
+    def _empty_statistics() -> dict[str, Any]:
+        stats: dict[str, Any] = dict.fromkeys(SEED_KEYS, 0)
+        stats["last_run"] = None
+        return stats
+
+    async def _fetch(self) -> _Fetched:
+        fetched = _Fetched()
+        async with self.hn_client as hn:
+            hn.restart_deadline()
+            try:
+                ids = (await hn.story_ids(self.story_list))[: self.limit]
+            except FetchError as exc:
+                raise FetchError(f"cannot fetch the {self.story_list} list: {exc}") from None
+            results = await hn.items(ids)
+        self._last_items = results
+        collected_at = self.clock()
+        fetched.ids = ids
+        for rank, result in enumerate(results, start=1):
+            if not result.ok:
+                fetched.errors += 1
+                if len(fetched.error_samples) < 5:
+                    fetched.error_samples.append(f"{result.id}: {result.error}")
+                continue
+            parsed = parse_item(result.data, collected_at=collected_at)
+            if isinstance(parsed, Post):
+                fetched.posts.append(parsed)
+                fetched.observations.append(
+                    Observation(parsed.hn_id, rank, parsed.score, parsed.comment_count)
+                )
+            elif parsed is Skip.MALFORMED:
+                fetched.errors += 1
+            else:
+                fetched.unavailable += 1
+                fetched.observations.append(Observation(result.id, rank, None, None))
+        return fetched
+
+    async def _cache_new_posts(self, run_id: int, new_posts: list[Post]) -> dict[str, Any]:
+        """Write new posts, then any a crashed or locked run left out; clear the flags."""
+        repo = self.post_repository
+        already_open = self.rocksdb_store.is_open
+        try:
+            store = self.rocksdb_store.open()
+        except CacheError as exc:
+            log.warning(
+                "run %s: posts saved but not cached (%s); the next run fills them", run_id, exc
+            )
+            return {"posts_cached": 0, "cache_error": str(exc)}
+        try:
+            cached = store.put_metadata(new_posts)
+            pending = [r for r in await repo.runs_needing_cache() if r != run_id]
+            reconciled = 0
+            if pending:
+                stored = await repo.posts_by_hn_ids()
+                missing = set(store.missing([p.hn_id for p in stored]))
+                reconciled = store.put_metadata(p for p in stored if p.hn_id in missing)
+                log.info("reconciled %s cache entries left by runs %s", reconciled, pending)
+            await repo.clear_cache_pending([run_id, *pending])
+        except CacheError as exc:
+            return {"posts_cached": 0, "cache_error": str(exc)}
+        finally:
+            if not already_open:
+                store.close()
+        return {"posts_cached": cached, "reconciled": reconciled}
+
+    async def _record_failure(self, run_id: int, exc: BaseException) -> None:
+        self._statistics["error"] = str(exc)
+        try:
+            await self.post_repository.finish_run(
+                run_id, "failed", self.clock(), self._statistics, error=str(exc) or repr(exc)
+            )
+        except Exception as record_exc:  # PostgreSQL itself may be what failed
+            log.error("run %s failed (%s) and could not be recorded: %s", run_id, exc, record_exc)
+
+
+@contextlib.asynccontextmanager
+async def collector_from_settings(
+    settings: Settings, *, trigger: str = "manual", clock: Clock = utc_now
+) -> AsyncIterator[HourlyPostsCollectorJob]:
+    """A collector wired from ``settings``; its database engine is disposed on exit."""
+    from hnlab.db import database_url, engine, make_async_engine
+
+    settings.ensure_dirs()
+    engine(settings).dispose()  # starts the embedded server and upgrades the schema
+    async_engine = make_async_engine(database_url(settings))
+    try:
+        yield HourlyPostsCollectorJob(
+            PostRepository(async_engine),
+            RocksDBStore(settings.rocksdb),
+            HNClient(
+                settings.hn_api_url,
+                concurrency=settings.concurrency,
+                timeout=settings.read_timeout,
+                connect_timeout=settings.connect_timeout,
+                retry_attempts=settings.retry_attempts,
+                deadline=settings.run_deadline,
+            ),
+            settings.score_threshold,
+            settings.posts_limit,
+            story_list=settings.story_list,
+            clock=clock,
+            trigger=trigger,
+            stale_after=timedelta(seconds=settings.run_timeout),
+        )
+    finally:
+        await async_engine.dispose()
+
+
+async def collect_once(
+    settings: Settings,
+    *,
+    trigger: str = "manual",
+    run_id: int | None = None,
+    slot: datetime | None = None,
+    clock: Clock = utc_now,
+) -> dict[str, Any]:
+    """Build everything from ``settings``, run one collection, close everything."""
+    async with collector_from_settings(settings, trigger=trigger, clock=clock) as job:
+        return await job.run_collection(run_id=run_id, slot=slot)

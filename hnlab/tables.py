@@ -1,0 +1,123 @@
+"""The PostgreSQL tables, as SQLAlchemy Core. Migrations in ``hnlab/migrations`` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+TRIGGERS = ("scheduled", "manual", "notebook", "demo")
+STATUSES = ("running", "succeeded", "failed", "skipped")
+STATISTICS = (
+    "posts_fetched",
+    "posts_saved",
+    "posts_cached",
+    "duplicates_skipped",
+    "errors",
+)
+
+
+def _ts(name: str, **kwargs: object) -> Column[object]:
+    return Column(name, DateTime(timezone=True), **kwargs)  # type: ignore[arg-type]
+
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("hn_id", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("author", String(255)),
+    Column("url", Text),
+    Column("domain", String(255)),
+    Column("score", Integer, nullable=False),
+    Column("comment_count", Integer, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("collected_at", nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("is_dead", Boolean, nullable=False),
+    _ts("last_seen_at", nullable=False),
+    Index("ix_posts_hn_id", "hn_id", unique=True),
+    Index("ix_posts_score", "score"),
+    Index("ix_posts_created_at", "created_at"),
+    Index("ix_posts_collected_at", "collected_at"),
+)
+
+collection_runs = Table(
+    "collection_runs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _ts("slot"),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("started_at", nullable=False),
+    _ts("finished_at"),
+    Column("posts_fetched", Integer),
+    Column("posts_saved", Integer),
+    Column("posts_cached", Integer),
+    Column("duplicates_skipped", Integer),
+    Column("errors", Integer),
+    _ts("last_run"),
+    Column("duration_s", Float),
+    Column("details", JSONB),
+    Column("notebook_path", Text),
+    Column("error", Text),
+    Column("cache_pending", Boolean, nullable=False, server_default="false"),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    CheckConstraint(f"trigger IN {TRIGGERS!r}", name="ck_collection_runs_trigger"),
+    CheckConstraint(f"status IN {STATUSES!r}", name="ck_collection_runs_status"),
+    Index("ux_collection_runs_slot", "slot", unique=True),
+    Index("ix_collection_runs_started_at", "started_at"),
+)
+
+post_snapshots = Table(
+    "post_snapshots",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "run_id",
+        BigInteger,
+        ForeignKey("collection_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("hn_id", Integer, nullable=False),
+    Column("list", String(8), nullable=False),
+    Column("rank", SmallInteger, nullable=False),
+    Column("score", Integer),
+    Column("comment_count", Integer),
+    _ts("observed_at", nullable=False),
+    UniqueConstraint("run_id", "list", "hn_id", name="uq_post_snapshots_run_list_item"),
+    Index("ix_post_snapshots_observed_at", "observed_at"),
+    Index("ix_post_snapshots_hn_id_observed_at", "hn_id", "observed_at"),
+)
+
+runners = Table(
+    "runners",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("mode", String(16), nullable=False),
+    _ts("started_at", nullable=False),
+    _ts("last_beat", nullable=False),
+    _ts("next_run_at"),
+)
