@@ -233,6 +233,10 @@ class Settings:
         if self.runs_dir is None:
             object.__setattr__(self, "runs_dir", data_dir / "runs")
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"Settings({shown})"
+
     @property
     def rocksdb(self) -> Path:
         """RocksDB directory (always set after construction)."""

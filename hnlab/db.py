@@ -215,8 +215,9 @@ class PostRepository:
         result = WriteResult()
         try:
             async with self.engine.begin() as conn:
-                result.inserted = await self._insert(conn, new_posts)
+                # Refresh first, so the count is of posts that were already stored.
                 result.refreshed = await self._refresh(conn, seen, seen_at)
+                result.inserted = await self._insert(conn, new_posts)
                 result.snapshots = await self._snapshots(
                     conn, run_id, list_name, observations, seen_at
                 )

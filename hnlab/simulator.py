@@ -155,6 +155,8 @@ class SimulatedHN:
         self.stories_per_hour = min(stories_per_hour, STORY_SLOTS)
         self.stats = _Stats()
         self._scripts: dict[str, collections.deque[Scripted]] = {}
+        self._items: dict[int, Any] = {}
+        self._lists: dict[str, list[int]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -250,6 +252,8 @@ class SimulatedHN:
 
     def story_ids(self, list_name: str = "top") -> list[int]:
         """The list as the API would give it now, best first (at most 500)."""
+        if list_name in self._lists:
+            return list(self._lists[list_name])
         now = self.now
         live = [s for s in self._live(now) if s.kind not in ("dead",)]
 
@@ -275,6 +279,9 @@ class SimulatedHN:
 
     def item(self, hn_id: int) -> dict[str, Any] | None:
         """The item as the API would give it now (None is a JSON ``null``)."""
+        if hn_id in self._items:
+            fixed: dict[str, Any] | None = self._items[hn_id]
+            return fixed
         now = self.now
         offset = hn_id - FIRST_ID
         if offset >= 0 and offset % IDS_PER_HOUR >= STORY_SLOTS:
@@ -326,6 +333,15 @@ class SimulatedHN:
             "time": int(spec.created.timestamp()) + 60,
             "type": "comment",
         }
+
+    # -- fixed content ------------------------------------------------------------------
+    def serve_items(self, items: dict[int, Any]) -> None:
+        """Serve these exact bodies for these ids (recorded API samples, ``None`` for null)."""
+        self._items.update(items)
+
+    def serve_list(self, list_name: str, ids: list[int]) -> None:
+        """Serve this exact id list for ``{list_name}stories.json``."""
+        self._lists[list_name] = list(ids)
 
     # -- scripted faults ----------------------------------------------------------------
     def script(self, path: str, *answers: int | Scripted) -> None:

@@ -1,0 +1,134 @@
+"""Shared fixtures: a real PostgreSQL, the HN stand-in on loopback, settings factories.
+
+PostgreSQL is the embedded server (started once per session in a temporary
+directory), or the server at HNLAB_TEST_DATABASE_URL. Each test module gets a
+fresh database on it, migrated to head.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+
+from hnlab import db
+from hnlab.config import Settings
+from hnlab.embedded import EmbeddedPostgres
+from hnlab.simulator import SimulatedHN
+
+DATA = Path(__file__).parent / "data"
+SAMPLES = DATA / "hn-api-samples"
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server's maintenance database, for creating test databases."""
+    external = os.environ.get("HNLAB_TEST_DATABASE_URL")
+    if external:
+        yield db.normalize_database_url(external)
+        return
+    root = Path(tempfile.mkdtemp(prefix="hnlab-test-pg-"))
+    root.chmod(0o755)  # as root, the server runs as another account that must enter it
+    server = EmbeddedPostgres(root / "postgres")
+    server.attach()
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _admin(url: str) -> psycopg.Connection[Any]:
+    u = sa.make_url(url)
+    return psycopg.connect(
+        host=u.query.get("host") or u.host, port=u.port, user=u.username,
+        password=u.password, dbname=u.database, autocommit=True,
+    )
+
+
+def create_database(server_url: str, prefix: str = "hnlab_test") -> str:
+    """Create an empty database on the test server and return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _admin(server_url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = sa.make_url(url).database
+    with _admin(server_url) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this test module, migrated to head."""
+    url = create_database(server_url)
+    eng = db.make_engine(url)
+    db.upgrade(eng)
+    eng.dispose()
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A fresh database with no schema, for this test only."""
+    url = create_database(server_url)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """A sync engine on the module's database, its tables emptied before the test."""
+    eng = db.make_engine(database_url)
+    with eng.begin() as conn:
+        conn.execute(sa.text(
+            "TRUNCATE posts, post_snapshots, collection_runs, runners RESTART IDENTITY"))
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatedHN]:
+    """The HN stand-in on loopback, seed 1, clock at START."""
+    with SimulatedHN(seed=1, start=START) as server:
+        yield server
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings for this test: its own data dir, the module database, fast retries."""
+
+    def make(**values: Any) -> Settings:
+        base: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "retry_attempts": 3,
+            "run_deadline": 30,
+            "connect_timeout": 2,
+            "read_timeout": 5,
+        }
+        base.update(values)
+        return Settings.from_env(environ={}, overrides=base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], sim: SimulatedHN) -> Settings:
+    """Default test settings pointing at the simulator."""
+    return make_settings(hn_api_url=sim.base_url)
