@@ -1,0 +1,116 @@
+"""The embedded PostgreSQL: shared by processes, survives restarts, recovers from kill -9."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from hnlab.embedded import EmbeddedPostgres
+
+pytestmark = pytest.mark.slow
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from hnlab import embedded
+    server = embedded.attach(Path(sys.argv[1]))
+    print(server.url(), flush=True)
+    sys.stdin.readline()
+""")
+
+
+@pytest.fixture
+def pgdata() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="hnlab-emb-"))
+    root.chmod(0o755)
+    yield root / "postgres"
+    EmbeddedPostgres(root / "postgres").stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def holder(pgdata: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(pgdata)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("postgresql+psycopg://postgres@/hnlab?host="), line
+    return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> None:
+    proc.communicate("\n", timeout=60)
+
+
+def postmaster(pgdata: Path) -> int | None:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except FileNotFoundError:
+        return None
+    return pid if psutil.pid_exists(pid) else None
+
+
+def query(server: EmbeddedPostgres, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(host=str(server.socket_dir), user="postgres", dbname="hnlab",
+                         autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def test_processes_share_one_server_and_the_last_one_stops_it(pgdata: Path) -> None:
+    a = holder(pgdata)
+    first = postmaster(pgdata)
+    b = holder(pgdata)
+    assert first is not None and postmaster(pgdata) == first
+    finish(a)
+    assert postmaster(pgdata) == first  # b still holds it
+    finish(b)
+    assert postmaster(pgdata) is None
+
+
+def test_data_survives_a_restart(pgdata: Path) -> None:
+    server = EmbeddedPostgres(pgdata)
+    server.attach()
+    query(server, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
+    server.release()
+    assert postmaster(pgdata) is None
+    server.attach()
+    assert query(server, "SELECT x FROM kept") == [(42,)]
+    server.release()
+
+
+def test_a_holder_killed_with_sigkill_does_not_leave_the_server_blocking(pgdata: Path) -> None:
+    victim = holder(pgdata)
+    pid = postmaster(pgdata)
+    victim.kill()
+    victim.communicate()
+    assert postmaster(pgdata) == pid  # orphaned: nobody holds it
+    server = EmbeddedPostgres(pgdata)
+    server.attach()  # adopts it
+    assert postmaster(pgdata) == pid
+    server.release()  # the dead holder is pruned, so this release stops it
+    assert postmaster(pgdata) is None
+
+
+def test_a_killed_postmaster_is_recovered_with_its_data(pgdata: Path) -> None:
+    server = EmbeddedPostgres(pgdata)
+    server.attach()
+    query(server, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)")
+    pid = postmaster(pgdata)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    psutil.Process(pid).wait(10) if psutil.pid_exists(pid) else None
+    again = EmbeddedPostgres(pgdata)
+    again.attach()
+    assert query(again, "SELECT x FROM kept") == [(7,)]
+    assert postmaster(pgdata) not in (None, pid)
+    again.release()
+    server.release()
