@@ -72,6 +72,23 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, min(seconds, _MAX_RETRY_AFTER_S))
 
 
+def _describe(exc: httpx.TransportError) -> str:
+    """A short reason for a transport failure.
+
+    httpx-aiohttp maps every aiohttp connection error, a refused connection
+    included, to ``ConnectTimeout``; the aiohttp cause tells which it was.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError) or (
+        isinstance(exc, httpx.TimeoutException) and cause is None
+    ):
+        return f"timed out ({type(exc).__name__})"
+    if cause is not None and "Timeout" in type(cause).__name__:
+        return f"timed out ({type(exc).__name__})"
+    detail = str(cause or exc).splitlines()[0] if str(cause or exc) else type(exc).__name__
+    return f"connection failed ({detail})"
+
+
 class HNClient:
     """Async client of the HN Firebase API: ``async with HNClient(...) as hn:``."""
 
@@ -100,8 +117,9 @@ class HNClient:
         )
         self.retry_attempts = retry_attempts
         self.deadline = deadline
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self._backoff = tenacity.wait_exponential_jitter(
+            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
+        )
         self._given_client = client
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -213,10 +231,7 @@ class HNClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return exc.retry_after
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial
-        )
-        wait: float = backoff(state)
+        wait: float = self._backoff(state)
         return wait
 
     def _stop(self, state: tenacity.RetryCallState) -> bool:
@@ -260,10 +275,8 @@ class HNClient:
                     response = await self._client.get(url)
             except TimeoutError:
                 raise _Permanent("run deadline exceeded") from None
-            except httpx.TimeoutException as exc:
-                raise _Retryable(f"timed out ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
-                raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
+                raise _Retryable(_describe(exc)) from None
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}", _retry_after(response))
