@@ -207,7 +207,8 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
     if once:
         outcome = service.run_once()
         if outcome.status == "skipped":
-            click.echo(f"slot already claimed; nothing to do ({outcome.error})")
+            when = f"{outcome.slot:%Y-%m-%d %H:%M}Z " if outcome.slot else ""
+            click.echo(f"slot {when}already claimed; nothing to do")
             return
         if not outcome.ok:
             raise HnlabError(

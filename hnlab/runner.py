@@ -85,6 +85,7 @@ class RunOutcome:
 
     run_id: int | None
     status: str  # succeeded, failed, skipped
+    slot: datetime | None = None
     notebook_path: str | None = None
     error: str | None = None
     cell_index: int | None = None
@@ -129,7 +130,7 @@ def run_notebook(
     out = output_path(settings.runs, slot or started)
     run_id = open_run(eng, trigger=trigger, slot=slot, started=started, notebook_path=str(out))
     if run_id is None:
-        return RunOutcome(None, "skipped", error="slot already claimed")
+        return RunOutcome(None, "skipped", slot=slot, error="slot already claimed")
     out.parent.mkdir(parents=True, exist_ok=True)
     parameters = {
         "database_url": None,  # read from the environment, never written into the notebook
@@ -141,7 +142,7 @@ def run_notebook(
         "run_id": run_id,
     }
     outcome = execute(notebook, out, parameters, settings)
-    outcome.run_id = run_id
+    outcome.run_id, outcome.slot = run_id, slot
     record = records.get_run(eng, run_id)
     if outcome.status == "succeeded":
         if record and record["status"] == "running":
@@ -198,8 +199,8 @@ def execute(
             return RunOutcome(
                 None,
                 "failed",
-                str(out),
-                f"run timed out after {settings.run_timeout:g}s "
+                notebook_path=str(out),
+                error=f"run timed out after {settings.run_timeout:g}s "
                 "(HNLAB_RUN_TIMEOUT); the kernel was killed",
             )
         if result_path.exists():
@@ -213,11 +214,11 @@ def execute(
     return RunOutcome(
         None,
         result["status"],
-        str(out),
-        result.get("error"),
-        result.get("cell_index"),
-        result.get("ename"),
-        result.get("evalue"),
+        notebook_path=str(out),
+        error=result.get("error"),
+        cell_index=result.get("cell_index"),
+        ename=result.get("ename"),
+        evalue=result.get("evalue"),
     )
 
 
@@ -327,15 +328,15 @@ def run_direct(
     started = clock()
     run_id = open_run(eng, trigger=trigger, slot=slot, started=started)
     if run_id is None:
-        return RunOutcome(None, "skipped", error="slot already claimed")
+        return RunOutcome(None, "skipped", slot=slot, error="slot already claimed")
     try:
         stats = asyncio.run(
             collect_once(settings, trigger=trigger, run_id=run_id, slot=slot, clock=clock)
         )
     except HnlabError as exc:
         records.finish_run(eng, run_id, "failed", clock(), error=str(exc), only_if_running=True)
-        return RunOutcome(run_id, "failed", error=str(exc))
-    return RunOutcome(run_id, "succeeded", statistics=stats)
+        return RunOutcome(run_id, "failed", slot=slot, error=str(exc))
+    return RunOutcome(run_id, "succeeded", slot=slot, statistics=stats)
 
 
 if __name__ == "__main__":

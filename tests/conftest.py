@@ -132,3 +132,10 @@ def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
 def settings(make_settings: Callable[..., Settings], sim: SimulatedHN) -> Settings:
     """Default test settings pointing at the simulator."""
     return make_settings(hn_api_url=sim.base_url)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses PostgreSQL with ``db``, so CI can run them again over TCP."""
+    for item in items:
+        if "server_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
