@@ -225,7 +225,7 @@ def execute(
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reaps it and closes its pipes
 
 
 def _child(request: dict[str, Any]) -> int:
@@ -283,16 +283,24 @@ def _child(request: dict[str, Any]) -> int:
 
 
 def _running_cell(output: str) -> int | None:
-    """The index of the cell papermill marked as running (or the first not finished)."""
+    """The index of the cell that was executing when the run stopped, or None.
+
+    After a cell timeout papermill marks that cell ``completed`` without an
+    exception, so the status alone is not trusted: the answer is the last cell
+    papermill started (cells it never reached stay ``pending``).
+    """
     try:
         nb = json.loads(Path(output).read_text())
     except (OSError, ValueError):
         return None
+    started = None
     for index, cell in enumerate(nb.get("cells", [])):
-        status = cell.get("metadata", {}).get("papermill", {}).get("status")
-        if status == "running":
+        meta = cell.get("metadata", {}).get("papermill", {})
+        if meta.get("status") == "running":
             return index
-    return None
+        if meta.get("start_time") and meta.get("status") != "pending":
+            started = index
+    return started
 
 
 def prune_outputs(runs_dir: Path, retention_days: int, now: datetime) -> int:

@@ -52,8 +52,12 @@ def server_url() -> Iterator[str]:
 def _admin(url: str) -> psycopg.Connection[Any]:
     u = sa.make_url(url)
     return psycopg.connect(
-        host=u.query.get("host") or u.host, port=u.port, user=u.username,
-        password=u.password, dbname=u.database, autocommit=True,
+        host=u.query.get("host") or u.host,
+        port=u.port,
+        user=u.username,
+        password=u.password,
+        dbname=u.database,
+        autocommit=True,
     )
 
 
@@ -68,8 +72,9 @@ def create_database(server_url: str, prefix: str = "hnlab_test") -> str:
 def drop_database(server_url: str, url: str) -> None:
     name = sa.make_url(url).database
     with _admin(server_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +101,9 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     """A sync engine on the module's database, its tables emptied before the test."""
     eng = db.make_engine(database_url)
     with eng.begin() as conn:
-        conn.execute(sa.text(
-            "TRUNCATE posts, post_snapshots, collection_runs, runners RESTART IDENTITY"))
+        conn.execute(
+            sa.text("TRUNCATE posts, post_snapshots, collection_runs, runners RESTART IDENTITY")
+        )
     yield eng
     eng.dispose()
 

@@ -12,14 +12,20 @@ from hnlab.config import Settings
 REPO = Path(__file__).resolve().parent.parent
 
 
-def hnlab_cli(*args: str, env: dict[str, str] | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def hnlab_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m hnlab`` as a user would, with only HNLAB_* from ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
     base.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "hnlab", *args], capture_output=True, text=True,
-        env=base, timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "hnlab", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=timeout,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
     )
 
 

@@ -15,10 +15,18 @@ T = datetime(2026, 2, 13, 22, 0, 0, 123456, tzinfo=UTC)
 
 
 def seed_post(hn_id: int = 40000001, title: str = "Article Title") -> Post:
-    return Post(hn_id=hn_id, title=title, author="username", url="https://example.com/article",
-                domain="example.com", score=250, comment_count=42,
-                created_at=datetime(2026, 2, 13, 10, 0, tzinfo=UTC), collected_at=T,
-                type="story")
+    return Post(
+        hn_id=hn_id,
+        title=title,
+        author="username",
+        url="https://example.com/article",
+        domain="example.com",
+        score=250,
+        comment_count=42,
+        created_at=datetime(2026, 2, 13, 10, 0, tzinfo=UTC),
+        collected_at=T,
+        type="story",
+    )
 
 
 def test_round_trip_is_the_seed_json_as_utf8_bytes(tmp_path: Path) -> None:
@@ -76,8 +84,12 @@ HOLD_WRITER = textwrap.dedent("""
 @pytest.fixture
 def writer(tmp_path: Path):  # type: ignore[no-untyped-def]
     path = tmp_path / "content.rocksdb"
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_WRITER, str(path)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     yield path, proc
     proc.kill()
@@ -110,8 +122,10 @@ def test_readers_never_block_a_writer_in_another_process(writer) -> None:  # typ
 def test_readers_cannot_write(tmp_path: Path) -> None:
     with RocksDBStore(tmp_path / "c") as store:
         store.put_metadata([seed_post(1)])
-    with RocksDBStore(tmp_path / "c", mode="read_only") as ro, \
-            pytest.raises(CacheError, match="writes need mode='write'"):
+    with (
+        RocksDBStore(tmp_path / "c", mode="read_only") as ro,
+        pytest.raises(CacheError, match="writes need mode='write'"),
+    ):
         ro.put_metadata([seed_post(2)])
 
 
@@ -128,9 +142,11 @@ def test_a_corrupt_sst_block_raises_instead_of_ending_early(tmp_path: Path) -> N
     sst = next(path.glob("*.sst"))
     data = bytearray(sst.read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 64] = bytes(64)
+    data[middle : middle + 64] = bytes(64)
     sst.write_bytes(bytes(data))
     for mode in ("read_only", "secondary"):
-        with RocksDBStore(path, mode=mode) as store, \
-                pytest.raises(CacheCorruptError, match="corrupt .*hnlab cache rebuild"):
+        with (
+            RocksDBStore(path, mode=mode) as store,
+            pytest.raises(CacheCorruptError, match="corrupt .*hnlab cache rebuild"),
+        ):
             store.get_stats()

@@ -45,8 +45,9 @@ def test_an_unknown_list_is_refused() -> None:
         async with HNClient("http://127.0.0.1:9/v0") as hn:
             await hn.story_ids("hot")
 
-    with pytest.raises(HnlabError, match="story list must be one of top, new, best, ask, show, "
-                                         "job, got 'hot'"):
+    with pytest.raises(
+        HnlabError, match="story list must be one of top, new, best, ask, show, job, got 'hot'"
+    ):
         run(go())
 
 

@@ -31,20 +31,41 @@ SAMPLE_FILES = {
     30239441: "poll_30239441.json",
     40475078: "comment_40475078_deleted.json",
 }
-FRONT_PAGE = [41247023, 41245073, 41247211, 40464529, 41247275, 41244423, 30239441, 40475078,
-              111, 112, 113, 114, 115]
+FRONT_PAGE = [
+    41247023,
+    41245073,
+    41247211,
+    40464529,
+    41247275,
+    41244423,
+    30239441,
+    40475078,
+    111,
+    112,
+    113,
+    114,
+    115,
+]
 
 
 @pytest.fixture
 def recorded(sim: SimulatedHN) -> SimulatedHN:
     """A front page of real API samples plus null, bare, truncated, failing and dead items."""
-    items: dict[int, Any] = {i: json.loads((SAMPLES / f).read_text())
-                             for i, f in SAMPLE_FILES.items()}
+    items: dict[int, Any] = {
+        i: json.loads((SAMPLES / f).read_text()) for i, f in SAMPLE_FILES.items()
+    }
     items[111] = None
     items[112] = {"id": 112, "time": 1723640000, "type": "story"}
     items[113] = {"id": 113, "time": 1723640000, "type": "story", "title": "cut", "score": 99}
-    items[115] = {"id": 115, "time": 1723640000, "type": "story", "title": "Flagged &amp; dead",
-                  "score": 80, "dead": True, "url": "https://www.Dead.example:443/x"}
+    items[115] = {
+        "id": 115,
+        "time": 1723640000,
+        "type": "story",
+        "title": "Flagged &amp; dead",
+        "score": 80,
+        "dead": True,
+        "url": "https://www.Dead.example:443/x",
+    }
     sim.serve_items(items)
     sim.serve_list("top", FRONT_PAGE)
     sim.script("item/113.json", *[Scripted(body="truncated")] * 5)
@@ -64,8 +85,9 @@ def rows(engine: sa.Engine, query: str) -> list[tuple[Any, ...]]:
 def test_statistics_over_every_item_shape(
     recorded: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
 ) -> None:
-    settings = make_settings(hn_api_url=recorded.base_url, score_threshold=10, posts_limit=13,
-                             retry_attempts=2)
+    settings = make_settings(
+        hn_api_url=recorded.base_url, score_threshold=10, posts_limit=13, retry_attempts=2
+    )
     stats = collect(settings)
     expected = {
         "posts_fetched": 5,  # 41247023, 40464529, 41244423, 30239441 and 115 score >= 10
@@ -81,12 +103,20 @@ def test_statistics_over_every_item_shape(
     }
     assert {k: stats[k] for k in expected} == expected
     assert stats["run_id"] == 1 and stats["reconciled"] == 0
-    assert rows(engine, "SELECT hn_id, rank, score, comment_count FROM post_snapshots "
-                        "ORDER BY rank") == [
-        (41247023, 1, 350, 118), (41245073, 2, 1, 0), (41247211, 3, 2, 0),
-        (40464529, 4, 18, 2), (41247275, 5, 4, 0), (41244423, 6, 55, 13),
-        (30239441, 7, 312, 355), (40475078, 8, None, None), (111, 9, None, None),
-        (112, 10, None, None), (115, 13, 80, 0),
+    assert rows(
+        engine, "SELECT hn_id, rank, score, comment_count FROM post_snapshots ORDER BY rank"
+    ) == [
+        (41247023, 1, 350, 118),
+        (41245073, 2, 1, 0),
+        (41247211, 3, 2, 0),
+        (40464529, 4, 18, 2),
+        (41247275, 5, 4, 0),
+        (41244423, 6, 55, 13),
+        (30239441, 7, 312, 355),
+        (40475078, 8, None, None),
+        (111, 9, None, None),
+        (112, 10, None, None),
+        (115, 13, 80, 0),
     ]
     assert rows(engine, "SELECT hn_id, type, domain, is_dead FROM posts ORDER BY hn_id") == [
         (115, "story", "dead.example", True),
@@ -95,8 +125,11 @@ def test_statistics_over_every_item_shape(
         (41244423, "show", "github.com", False),
         (41247023, "show", "ytch.xyz", False),
     ]
-    run = rows(engine, "SELECT status, trigger, posts_fetched, posts_saved, posts_cached, "
-                       "duplicates_skipped, errors, cache_pending FROM collection_runs")
+    run = rows(
+        engine,
+        "SELECT status, trigger, posts_fetched, posts_saved, posts_cached, "
+        "duplicates_skipped, errors, cache_pending FROM collection_runs",
+    )
     assert run == [("succeeded", "manual", 5, 5, 5, 0, 2, False)]
 
 
@@ -105,16 +138,36 @@ def test_exact_post_row_and_cache_json(
 ) -> None:
     settings = make_settings(hn_api_url=recorded.base_url, score_threshold=10, posts_limit=1)
     collect(settings)
-    row = rows(engine, "SELECT hn_id, title, author, url, domain, score, comment_count, "
-                       "created_at, collected_at, type, is_dead, last_seen_at FROM posts")
-    assert row == [(41247023, "Show HN: If YouTube had actual channels", "hadisafa",
-                    "https://ytch.xyz", "ytch.xyz", 350, 118,
-                    datetime(2024, 8, 14, 15, 10, 6, tzinfo=UTC), START, "show", False, START)]
+    row = rows(
+        engine,
+        "SELECT hn_id, title, author, url, domain, score, comment_count, "
+        "created_at, collected_at, type, is_dead, last_seen_at FROM posts",
+    )
+    assert row == [
+        (
+            41247023,
+            "Show HN: If YouTube had actual channels",
+            "hadisafa",
+            "https://ytch.xyz",
+            "ytch.xyz",
+            350,
+            118,
+            datetime(2024, 8, 14, 15, 10, 6, tzinfo=UTC),
+            START,
+            "show",
+            False,
+            START,
+        )
+    ]
     with RocksDBStore(settings.rocksdb, mode="read_only") as store:
         assert store.get_metadata(41247023) == {
-            "hn_id": 41247023, "title": "Show HN: If YouTube had actual channels",
-            "author": "hadisafa", "url": "https://ytch.xyz", "points": 350,
-            "num_comments": 118, "post_type": "show",
+            "hn_id": 41247023,
+            "title": "Show HN: If YouTube had actual channels",
+            "author": "hadisafa",
+            "url": "https://ytch.xyz",
+            "points": 350,
+            "num_comments": 118,
+            "post_type": "show",
             "created_at": "2024-08-14T15:10:06.000000",
             "collected_at": "2026-03-01T12:00:00.000000",
         }
@@ -130,9 +183,13 @@ def test_a_second_run_over_the_same_page_saves_nothing_new(
     assert second["posts_saved"] == 0 and second["posts_cached"] == 0
     assert second["duplicates_skipped"] == first["posts_saved"] == second["posts_fetched"]
     assert rows(engine, "SELECT count(*), count(DISTINCT hn_id) FROM posts") == [
-        (first["posts_saved"], first["posts_saved"])]
-    ranks = rows(engine, "SELECT run_id, count(*), min(rank), max(rank) FROM post_snapshots "
-                         "GROUP BY run_id ORDER BY run_id")
+        (first["posts_saved"], first["posts_saved"])
+    ]
+    ranks = rows(
+        engine,
+        "SELECT run_id, count(*), min(rank), max(rank) FROM post_snapshots "
+        "GROUP BY run_id ORDER BY run_id",
+    )
     assert [r[1:] for r in ranks] == [(100, 1, 100), (100, 1, 100)]  # every rank, every run
 
 
@@ -146,8 +203,10 @@ def test_scores_are_refreshed_when_the_page_moves(
     stayed = sorted(before & set(sim.story_ids("top")[:30]))
     assert stayed  # the page moved, but not every story left it
     asyncio.run(collect_once(settings, clock=lambda: START + timedelta(hours=2)))
-    stored = dict((r[0], r[1:]) for r in rows(
-        engine, "SELECT hn_id, score, last_seen_at, collected_at FROM posts"))
+    stored = dict(
+        (r[0], r[1:])
+        for r in rows(engine, "SELECT hn_id, score, last_seen_at, collected_at FROM posts")
+    )
     for hn_id in stayed:
         item = sim.item(hn_id)
         if item is None or "title" not in item:
@@ -160,11 +219,15 @@ def test_topstories_unreachable_fails_the_run_with_a_record_and_no_cache(
 ) -> None:
     sim.script("topstories.json", *[503] * 5)
     settings = make_settings(hn_api_url=sim.base_url, retry_attempts=2)
-    with pytest.raises(CollectionError, match=r"^run 1 failed: cannot fetch the top list: "
-                                              r"topstories.json: HTTP 503"):
+    with pytest.raises(
+        CollectionError,
+        match=r"^run 1 failed: cannot fetch the top list: "
+        r"topstories.json: HTTP 503",
+    ):
         collect(settings)
     assert rows(engine, "SELECT status, error LIKE '%HTTP 503%' FROM collection_runs") == [
-        ("failed", True)]
+        ("failed", True)
+    ]
     assert rows(engine, "SELECT count(*) FROM posts") == [(0,)]
     assert not settings.rocksdb.exists()
 
@@ -192,11 +255,17 @@ def test_the_seed_constructor_and_methods(
 
     stats, stories, again = asyncio.run(go())
     assert [s["id"] for s in stories] == [41247023, 41244423, 30239441]
-    assert {k: stats[k] for k in ("posts_fetched", "posts_saved", "duplicates_skipped",
-                                  "errors")} == {"posts_fetched": 3, "posts_saved": 3,
-                                                 "duplicates_skipped": 0, "errors": 0}
-    assert set(again) >= {"posts_fetched", "posts_saved", "posts_cached", "duplicates_skipped",
-                          "errors", "last_run"}
+    assert {
+        k: stats[k] for k in ("posts_fetched", "posts_saved", "duplicates_skipped", "errors")
+    } == {"posts_fetched": 3, "posts_saved": 3, "duplicates_skipped": 0, "errors": 0}
+    assert set(again) >= {
+        "posts_fetched",
+        "posts_saved",
+        "posts_cached",
+        "duplicates_skipped",
+        "errors",
+        "last_run",
+    }
 
 
 HOLD = textwrap.dedent("""
@@ -212,8 +281,12 @@ def test_a_locked_cache_still_saves_posts_and_the_next_run_fills_it(
     sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
 ) -> None:
     settings = make_settings(hn_api_url=sim.base_url, posts_limit=50)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(settings.rocksdb)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(settings.rocksdb)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
     try:
         locked = collect(settings)
@@ -221,8 +294,9 @@ def test_a_locked_cache_still_saves_posts_and_the_next_run_fills_it(
         holder.communicate("\n")
     assert locked["posts_saved"] > 0 and locked["posts_cached"] == 0
     assert "is locked by another writer" in locked["cache_error"]
-    assert rows(engine, "SELECT status, cache_pending, error LIKE '%locked%' "
-                        "FROM collection_runs") == [("succeeded", True, True)]
+    assert rows(
+        engine, "SELECT status, cache_pending, error LIKE '%locked%' FROM collection_runs"
+    ) == [("succeeded", True, True)]
     after = collect(settings)
     assert after["reconciled"] == locked["posts_saved"]
     assert rows(engine, "SELECT bool_or(cache_pending) FROM collection_runs") == [(False,)]
@@ -233,17 +307,22 @@ def test_a_locked_cache_still_saves_posts_and_the_next_run_fills_it(
 def test_postgres_unreachable_fails_clearly_and_writes_no_cache(
     sim: SimulatedHN, make_settings: Callable[..., Settings]
 ) -> None:
-    settings = make_settings(hn_api_url=sim.base_url,
-                             database_url="postgresql://u:pw@127.0.0.1:1/x")
-    with pytest.raises(Exception, match=r"cannot reach PostgreSQL at "
-                                        r"postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/x"):
+    settings = make_settings(
+        hn_api_url=sim.base_url, database_url="postgresql://u:pw@127.0.0.1:1/x"
+    )
+    with pytest.raises(
+        Exception,
+        match=r"cannot reach PostgreSQL at "
+        r"postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/x",
+    ):
         collect(settings)
     assert not settings.rocksdb.exists()
 
 
 def test_cli_collect_prints_json_and_exits_0(sim: SimulatedHN, settings: Settings) -> None:
-    result = hnlab_cli("collect", "--json", "--limit", "20", "--threshold", "0",
-                       env=settings_env(settings))
+    result = hnlab_cli(
+        "collect", "--json", "--limit", "20", "--threshold", "0", env=settings_env(settings)
+    )
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout)
     assert stats["posts_fetched"] == stats["posts_saved"] + stats["duplicates_skipped"]
@@ -255,6 +334,9 @@ def test_cli_collect_failure_is_one_line_and_exit_1(sim: SimulatedHN, settings: 
     env = {**settings_env(settings), "HNLAB_RETRY_ATTEMPTS": "2"}
     result = hnlab_cli("collect", env=env)
     assert result.returncode == 1
-    assert re.match(r"Error: run \d+ failed: cannot fetch the top list: "
-                    r"topstories.json: HTTP 503 \(gave up after retries\)$", result.stderr)
+    assert re.match(
+        r"Error: run \d+ failed: cannot fetch the top list: "
+        r"topstories.json: HTTP 503 \(gave up after retries\)$",
+        result.stderr,
+    )
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""

@@ -13,11 +13,22 @@ from hnlab.items import Post
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def post(hn_id: int, score: int = 100, comments: int = 3, dead: bool = False,
-         at: datetime = T0) -> Post:
-    return Post(hn_id=hn_id, title=f"Story {hn_id}", author="pg", url=f"https://x.org/{hn_id}",
-                domain="x.org", score=score, comment_count=comments,
-                created_at=T0 - timedelta(hours=1), collected_at=at, type="story", is_dead=dead)
+def post(
+    hn_id: int, score: int = 100, comments: int = 3, dead: bool = False, at: datetime = T0
+) -> Post:
+    return Post(
+        hn_id=hn_id,
+        title=f"Story {hn_id}",
+        author="pg",
+        url=f"https://x.org/{hn_id}",
+        domain="x.org",
+        score=score,
+        comment_count=comments,
+        created_at=T0 - timedelta(hours=1),
+        collected_at=at,
+        type="story",
+        is_dead=dead,
+    )
 
 
 def test_migrations_run_from_empty_to_head_twice(empty_database_url: str) -> None:
@@ -28,8 +39,13 @@ def test_migrations_run_from_empty_to_head_twice(empty_database_url: str) -> Non
         assert db.upgrade(eng) == (db.head_revision(), db.head_revision())
         with eng.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
-        assert tables == {"alembic_version", "posts", "post_snapshots", "collection_runs",
-                          "runners"}
+        assert tables == {
+            "alembic_version",
+            "posts",
+            "post_snapshots",
+            "collection_runs",
+            "runners",
+        }
     finally:
         eng.dispose()
 
@@ -37,8 +53,11 @@ def test_migrations_run_from_empty_to_head_twice(empty_database_url: str) -> Non
 def test_auto_migrate_off_stops_on_an_old_schema(empty_database_url: str) -> None:
     eng = db.make_engine(empty_database_url)
     try:
-        with pytest.raises(SchemaError, match=r"schema is at nothing, hnlab needs 0001; run "
-                                              r"'hnlab db upgrade' \(HNLAB_AUTO_MIGRATE=0"):
+        with pytest.raises(
+            SchemaError,
+            match=r"schema is at nothing, hnlab needs 0001; run "
+            r"'hnlab db upgrade' \(HNLAB_AUTO_MIGRATE=0",
+        ):
             db.ensure_schema(eng, auto_migrate=False)
         db.ensure_schema(eng, auto_migrate=True)
         db.ensure_schema(eng, auto_migrate=False)
@@ -62,28 +81,40 @@ def test_concurrent_upgrades_from_several_threads_all_succeed(empty_database_url
 
 def columns(eng: sa.Engine, table: str) -> dict[str, tuple[str, str]]:
     with eng.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-            "WHERE table_name = :t"), {"t": table})
+        rows = conn.execute(
+            sa.text(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = :t"
+            ),
+            {"t": table},
+        )
         return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def indexes(eng: sa.Engine, table: str) -> dict[str, str]:
     with eng.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t"), {"t": table})
+        rows = conn.execute(
+            sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t"), {"t": table}
+        )
         return {r[0]: r[1].split(" USING ")[1] for r in rows}
 
 
 def test_posts_has_the_seed_columns_and_indexes(engine: sa.Engine) -> None:
     tz = "timestamp with time zone"
     assert columns(engine, "posts") == {
-        "id": ("uuid", "NO"), "hn_id": ("integer", "NO"), "title": ("text", "NO"),
-        "author": ("character varying", "YES"), "url": ("text", "YES"),
-        "domain": ("character varying", "YES"), "score": ("integer", "NO"),
-        "comment_count": ("integer", "NO"), "created_at": (tz, "NO"),
-        "collected_at": (tz, "NO"), "type": ("character varying", "NO"),
-        "is_dead": ("boolean", "NO"), "last_seen_at": (tz, "NO"),
+        "id": ("uuid", "NO"),
+        "hn_id": ("integer", "NO"),
+        "title": ("text", "NO"),
+        "author": ("character varying", "YES"),
+        "url": ("text", "YES"),
+        "domain": ("character varying", "YES"),
+        "score": ("integer", "NO"),
+        "comment_count": ("integer", "NO"),
+        "created_at": (tz, "NO"),
+        "collected_at": (tz, "NO"),
+        "type": ("character varying", "NO"),
+        "is_dead": ("boolean", "NO"),
+        "last_seen_at": (tz, "NO"),
     }
     assert indexes(engine, "posts") == {
         "posts_pkey": "btree (id)",
@@ -93,8 +124,9 @@ def test_posts_has_the_seed_columns_and_indexes(engine: sa.Engine) -> None:
         "ix_posts_collected_at": "btree (collected_at)",
     }
     with engine.connect() as conn:
-        unique = conn.execute(sa.text(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_posts_hn_id'")).scalar_one()
+        unique = conn.execute(
+            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_posts_hn_id'")
+        ).scalar_one()
     assert unique.startswith("CREATE UNIQUE INDEX")
 
 
@@ -102,8 +134,14 @@ def test_snapshots_and_runs_tables(engine: sa.Engine) -> None:
     tz = "timestamp with time zone"
     snap = columns(engine, "post_snapshots")
     assert {k: v[0] for k, v in snap.items()} == {
-        "id": "bigint", "run_id": "bigint", "hn_id": "integer", "list": "character varying",
-        "rank": "smallint", "score": "integer", "comment_count": "integer", "observed_at": tz,
+        "id": "bigint",
+        "run_id": "bigint",
+        "hn_id": "integer",
+        "list": "character varying",
+        "rank": "smallint",
+        "score": "integer",
+        "comment_count": "integer",
+        "observed_at": tz,
     }
     assert "btree (observed_at)" in indexes(engine, "post_snapshots").values()
     runs = columns(engine, "collection_runs")
@@ -146,13 +184,17 @@ def test_bulk_writes_are_one_statement_each_for_500_rows(
         await repo.save_posts(first)
         counter = StatementCounter(repo.engine.sync_engine)
         seen = [post(i, score=200 + i, dead=i == 5) for i in range(1, 501)]
-        obs = [db.Observation(p.hn_id, rank, p.score, p.comment_count)
-               for rank, p in enumerate(seen, 1)]
-        written = await repo.record_observations(run_id, "top", obs, seen[300:], seen,
-                                                 T0 + timedelta(hours=1))
+        obs = [
+            db.Observation(p.hn_id, rank, p.score, p.comment_count)
+            for rank, p in enumerate(seen, 1)
+        ]
+        written = await repo.record_observations(
+            run_id, "top", obs, seen[300:], seen, T0 + timedelta(hours=1)
+        )
         counter.close()
-        again = await repo.record_observations(run_id, "top", obs, seen[300:], seen,
-                                               T0 + timedelta(hours=1))
+        again = await repo.record_observations(
+            run_id, "top", obs, seen[300:], seen, T0 + timedelta(hours=1)
+        )
         existing = await repo.existing_hn_ids([1, 2, 499, 500, 501, 999])
         return written, again, counter.statements, existing
 
@@ -163,22 +205,23 @@ def test_bulk_writes_are_one_statement_each_for_500_rows(
     assert existing == {1, 2, 499, 500}
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM posts")).scalar_one() == 500
-        row = conn.execute(sa.text(
-            "SELECT score, is_dead, last_seen_at, collected_at FROM posts WHERE hn_id = 5"
-        )).one()
+        row = conn.execute(
+            sa.text("SELECT score, is_dead, last_seen_at, collected_at FROM posts WHERE hn_id = 5")
+        ).one()
         assert row == (205, True, T0 + timedelta(hours=1), T0)
         assert conn.execute(sa.text("SELECT count(*) FROM post_snapshots")).scalar_one() == 500
 
 
-def test_an_older_observation_never_overwrites_a_newer_one(repo: db.PostRepository,
-                                                            engine: sa.Engine) -> None:
+def test_an_older_observation_never_overwrites_a_newer_one(
+    repo: db.PostRepository, engine: sa.Engine
+) -> None:
     async def scenario() -> None:
         run_id = await repo.start_run("manual", T0)
         later = post(1, score=90, at=T0 + timedelta(hours=2))
-        await repo.record_observations(run_id, "top", [], [later], [later],
-                                       T0 + timedelta(hours=2))
-        await repo.record_observations(run_id, "top", [], [], [post(1, score=10)],
-                                       T0 + timedelta(hours=1))
+        await repo.record_observations(run_id, "top", [], [later], [later], T0 + timedelta(hours=2))
+        await repo.record_observations(
+            run_id, "top", [], [], [post(1, score=10)], T0 + timedelta(hours=1)
+        )
 
     asyncio.run(scenario())
     with engine.connect() as conn:

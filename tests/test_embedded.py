@@ -38,8 +38,12 @@ def pgdata() -> Iterator[Path]:
 
 
 def holder(pgdata: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(pgdata)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(pgdata)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("postgresql+psycopg://postgres@/hnlab?host="), line
@@ -59,8 +63,9 @@ def postmaster(pgdata: Path) -> int | None:
 
 
 def query(server: EmbeddedPostgres, sql: str) -> list[tuple[object, ...]]:
-    with psycopg.connect(host=str(server.socket_dir), user="postgres", dbname="hnlab",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host=str(server.socket_dir), user="postgres", dbname="hnlab", autocommit=True
+    ) as conn:
         cur = conn.execute(sql)
         return cur.fetchall() if cur.description else []
 

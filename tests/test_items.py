@@ -24,8 +24,12 @@ def test_a_story_with_url_and_kids() -> None:
 def test_a_job_inside_topstories_has_no_descendants() -> None:
     post = parse_item(sample("job_41245073_in_topstories.json"), collected_at=NOW)
     assert isinstance(post, Post)
-    assert (post.type, post.score, post.comment_count, post.domain) == ("job", 1, 0,
-                                                                        "jobs.lever.co")
+    assert (post.type, post.score, post.comment_count, post.domain) == (
+        "job",
+        1,
+        0,
+        "jobs.lever.co",
+    )
     assert post.created_at == datetime.fromtimestamp(1723636835, tz=UTC)
 
 
@@ -53,8 +57,9 @@ def test_a_poll_is_a_post_and_its_options_are_not() -> None:
     assert parse_item(sample("pollopt_30239444.json"), collected_at=NOW) is Skip.NOT_A_STORY
 
 
-@pytest.mark.parametrize("name", ["comment_40483424.json", "comment_40476894_dead.json",
-                                  "comment_8952_pretty.json"])
+@pytest.mark.parametrize(
+    "name", ["comment_40483424.json", "comment_40476894_dead.json", "comment_8952_pretty.json"]
+)
 def test_comments_are_never_posts(name: str) -> None:
     assert parse_item(sample(name), collected_at=NOW) is Skip.NOT_A_STORY
 
@@ -69,8 +74,14 @@ def test_null_deleted_and_bare_items() -> None:
 
 
 def test_a_dead_story_without_by_or_score_or_descendants() -> None:
-    raw = {"id": 9, "time": 1700000000, "type": "story", "title": "Gone", "dead": True,
-           "brand_new_field": {"x": 1}}
+    raw = {
+        "id": 9,
+        "time": 1700000000,
+        "type": "story",
+        "title": "Gone",
+        "dead": True,
+        "brand_new_field": {"x": 1},
+    }
     post = parse_item(raw, collected_at=NOW)
     assert isinstance(post, Post)
     assert (post.author, post.score, post.comment_count, post.is_dead) == (None, 0, 0, True)
@@ -80,7 +91,7 @@ def test_html_entities_in_titles_are_unescaped() -> None:
     raw = {"id": 1, "time": 1, "type": "story", "title": "Ask HN: C&amp;C &#x27;24 &quot;x&quot;"}
     post = parse_item(raw, collected_at=NOW)
     assert isinstance(post, Post)
-    assert post.title == "Ask HN: C&C '24 \"x\"" and post.type == "ask"
+    assert post.title == 'Ask HN: C&C \'24 "x"' and post.type == "ask"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,206 @@
+"""Notebook runs on a real Jupyter kernel, and ``hnlab run`` as processes."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import sqlalchemy as sa
+
+from hnlab import records
+from hnlab.config import Settings
+from hnlab.runner import execute, output_path, prune_outputs, run_direct, run_notebook
+from hnlab.simulator import SimulatedHN
+
+from .conftest import START
+from .helpers import REPO, settings_env
+
+pytestmark = pytest.mark.slow
+
+
+def notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("run_id = None\nslot = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(s) for s in sources)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def run_rows(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(sa.text("SELECT * FROM collection_runs ORDER BY id")).mappings()
+        ]
+
+
+def test_output_paths_are_utc_and_never_overwrite(tmp_path: Path) -> None:
+    moment = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
+    first = output_path(tmp_path, moment)
+    assert first == tmp_path / "2026/03/01/collect-20260301T0700Z.ipynb"
+    first.parent.mkdir(parents=True)
+    first.write_text("{}")
+    assert output_path(tmp_path, moment).name == "collect-20260301T0700Z-2.ipynb"
+
+
+def test_old_output_notebooks_are_pruned(tmp_path: Path) -> None:
+    old = tmp_path / "2026/01/01/collect-20260101T0000Z.ipynb"
+    new = tmp_path / "2026/03/01/collect-20260301T0000Z.ipynb"
+    for p in (old, new):
+        p.parent.mkdir(parents=True)
+        p.write_text("{}")
+    now = datetime.now(UTC)
+    stamp = (now - timedelta(days=31)).timestamp()
+    os.utime(old, (stamp, stamp))
+    assert prune_outputs(tmp_path, 30, now) == 1
+    assert not old.exists() and not old.parent.exists() and new.exists()
+
+
+def test_a_real_papermill_run_collects_and_keeps_one_record(
+    settings: Settings, engine: sa.Engine, sim: SimulatedHN
+) -> None:
+    slot = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    outcome = run_notebook(settings, engine, slot=slot, trigger="scheduled")
+    assert outcome.status == "succeeded", outcome.error
+    [row] = run_rows(engine)
+    assert (row["status"], row["trigger"], row["slot"]) == ("succeeded", "scheduled", slot)
+    assert row["posts_saved"] > 0 and row["posts_fetched"] == row["posts_saved"]
+    assert row["notebook_path"] == outcome.notebook_path
+    out = Path(outcome.notebook_path or "")
+    assert out.parent == settings.runs / f"{slot:%Y/%m/%d}"
+    nb = nbformat.read(out, as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f"run_id = {row['id']}" in injected.source
+    assert "postgres" not in injected.source.replace("database_url = None", "")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM posts")).scalar_one() == row["posts_saved"]
+        )
+    again = run_notebook(settings, engine, slot=slot, trigger="scheduled")
+    assert again.status == "skipped" and len(run_rows(engine)) == 1
+
+
+@pytest.mark.parametrize(
+    ("cells", "error_start", "cell_index"),
+    [
+        # indices are those of the kept output notebook, after papermill's injected cell
+        (["x = 1", "1 / 0"], "cell 3: ZeroDivisionError: division by zero", 3),
+        (["import time\ntime.sleep(30)"], "cell 2: a cell timed out after 2s", 2),
+        (["import os\nos._exit(1)"], "cell 2: the kernel died", 2),
+    ],
+    ids=["raises", "times-out", "kernel-dies"],
+)
+def test_failing_notebooks_are_recorded_with_their_cell_and_kept(
+    make_settings: Callable[..., Settings],
+    engine: sa.Engine,
+    tmp_path: Path,
+    cells: list[str],
+    error_start: str,
+    cell_index: int,
+) -> None:
+    settings = make_settings(cell_timeout=2)
+    nb = notebook(tmp_path / "bad.ipynb", *cells)
+    outcome = run_notebook(settings, engine, notebook=nb, trigger="manual")
+    assert outcome.status == "failed"
+    assert outcome.cell_index == cell_index
+    [row] = run_rows(engine)
+    assert row["status"] == "failed" and row["error"].startswith(error_start), row["error"]
+    assert Path(row["notebook_path"]).exists()
+
+
+def test_a_missing_kernel_is_reported(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    nb = notebook(tmp_path / "ok.ipynb", "x = 1")
+    outcome = execute(nb, tmp_path / "out.ipynb", {}, make_settings(), kernel_name="nope")
+    assert outcome.status == "failed" and outcome.ename == "NoSuchKernel"
+    assert outcome.error == (
+        "no Jupyter kernel named 'nope'; run 'python -m ipykernel install --user'"
+    )
+
+
+def test_the_per_run_timeout_kills_the_kernel(
+    make_settings: Callable[..., Settings], engine: sa.Engine, tmp_path: Path
+) -> None:
+    settings = make_settings(run_timeout=4, cell_timeout=60)
+    nb = notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    t0 = time.monotonic()
+    outcome = run_notebook(settings, engine, notebook=nb)
+    assert time.monotonic() - t0 < 20
+    assert outcome.error == ("run timed out after 4s (HNLAB_RUN_TIMEOUT); the kernel was killed")
+    assert run_rows(engine)[0]["status"] == "failed"
+
+
+def test_direct_runs_claim_the_slot_once(settings: Settings, engine: sa.Engine) -> None:
+    first = run_direct(settings, engine, slot=START, trigger="scheduled")
+    second = run_direct(settings, engine, slot=START, trigger="scheduled")
+    assert (first.status, second.status) == ("succeeded", "skipped")
+    assert [r["status"] for r in run_rows(engine)] == ["succeeded"]
+
+
+def hnlab_process(settings: Settings, *args: str, **env: str) -> subprocess.Popen[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
+    full.update(settings_env(settings))
+    full.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hnlab", *args],
+        cwd=REPO,
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_run_once_processes_make_one_collection(settings: Settings, engine: sa.Engine) -> None:
+    procs = [hnlab_process(settings, "run", "--once", "--direct") for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = sorted(o[0].strip() for o in outs)
+    assert re.fullmatch(r"run \d+ succeeded", said[0]), said
+    assert re.fullmatch(r"slot \d{4}-\d\d-\d\d \d\d:00Z already claimed; nothing to do", said[1]), (
+        said
+    )
+    rows = run_rows(engine)
+    assert [r["status"] for r in rows] == ["succeeded"]
+    with engine.connect() as conn:
+        assert conn.execute(
+            sa.text("SELECT count(*) = count(DISTINCT hn_id) FROM posts")
+        ).scalar_one()
+        assert (
+            conn.execute(sa.text("SELECT count(DISTINCT run_id) FROM post_snapshots")).scalar_one()
+            == 1
+        )
+
+
+def test_sigterm_drains_the_running_collection_and_exits_0(
+    make_settings: Callable[..., Settings], engine: sa.Engine, sim: SimulatedHN
+) -> None:
+    sim.faults.latency_ms = 400
+    settings = make_settings(hn_api_url=sim.base_url, concurrency=5, posts_limit=40)
+    proc = hnlab_process(settings, "run", "--direct", "--cron", "* * * * *")
+    deadline = time.monotonic() + 60
+    while not any(r["status"] == "running" for r in run_rows(engine)):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "hnlab runner stopped" in out
+    rows = run_rows(engine)
+    assert rows[0]["status"] == "succeeded" and rows[0]["posts_fetched"] is not None
+    assert records.live_runners(engine, datetime.now(UTC) - timedelta(hours=1)) == []

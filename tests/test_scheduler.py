@@ -1,0 +1,237 @@
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from hnlab import JobScheduler, SchedulerFactory
+from hnlab.config import Settings
+from hnlab.errors import ConfigError, HnlabError, JobNotFoundError
+from hnlab.scheduler import HOURLY_JOB_ID, latest_fire
+
+from .conftest import START
+
+
+def next_hour(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def test_the_hourly_job_is_configured_exactly(database_url: str, tmp_path: Any) -> None:
+    async def go() -> tuple[Any, JobScheduler]:
+        scheduler = SchedulerFactory.create_scheduler(
+            db_session=database_url,
+            rocksdb_path=str(tmp_path / "c.rocksdb"),
+            score_threshold=60,
+            posts_limit=30,
+            hn_api_url="http://127.0.0.1:9/v0",
+        )
+        scheduler.start()
+        try:
+            return scheduler.get_jobs(), scheduler
+        finally:
+            scheduler.stop()
+
+    jobs, scheduler = asyncio.run(go())
+    assert [j.id for j in jobs] == [HOURLY_JOB_ID]
+    job = jobs[0]
+    assert job.name == "Hourly posts collection"
+    assert str(job.trigger) == ("cron[month='*', day='*', day_of_week='*', hour='*', minute='0']")
+    assert job.trigger.timezone == UTC
+    assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 600)
+    now = datetime.now(UTC)
+    assert job.next_run_time in (next_hour(now), next_hour(now + timedelta(seconds=5)))
+    collector = scheduler.hourly_collector
+    assert collector is not None
+    assert (collector.score_threshold, collector.limit) == (60, 30)
+
+
+TZ_PROBE = textwrap.dedent("""
+    import json
+    from datetime import datetime, UTC
+    from hnlab.scheduler import JobScheduler
+    s = JobScheduler()
+    nxt = s.trigger.get_next_fire_time(None, datetime(2026, 3, 8, 5, 10, tzinfo=UTC))
+    print(json.dumps([nxt.astimezone(UTC).isoformat(), str(s.trigger.timezone)]))
+""")
+
+
+@pytest.mark.parametrize("tz", ["Asia/Kolkata", "America/New_York"])
+def test_the_trigger_fires_at_00_utc_whatever_the_local_zone(tz: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", TZ_PROBE],
+        capture_output=True,
+        text=True,
+        env={"TZ": tz, "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
+    assert json.loads(out) == ["2026-03-08T06:00:00+00:00", "UTC"]
+
+
+def test_hours_across_the_new_york_dst_change_are_distinct() -> None:
+    s = JobScheduler()
+    moment, fires = datetime(2026, 3, 8, 4, 30, tzinfo=UTC), []
+    for _ in range(6):  # 02:00 local does not exist on 2026-03-08; UTC does not care
+        moment = s.trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+        fires.append(moment.astimezone(UTC).hour)
+    assert fires == [5, 6, 7, 8, 9, 10]
+
+
+def test_start_needs_a_running_loop() -> None:
+    with pytest.raises(HnlabError, match=r"needs a running asyncio event loop"):
+        JobScheduler().start()
+
+
+def test_a_bad_cron_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^HNLAB_CRON must be a 5-field cron expression"):
+        JobScheduler(cron="0 25 * * *")
+
+
+def test_pause_resume_and_missing_ids() -> None:
+    async def go() -> list[Any]:
+        s = JobScheduler()
+        s.register_hourly_collector(None, body=lambda slot: None)
+        s.start()
+        try:
+            seen = [s.get_job(HOURLY_JOB_ID).next_run_time]
+            s.pause_job(HOURLY_JOB_ID)
+            seen.append(s.get_job(HOURLY_JOB_ID).next_run_time)
+            s.resume_job(HOURLY_JOB_ID)
+            seen.append(s.get_job(HOURLY_JOB_ID).next_run_time)
+            for bad in ("nope", "", None):
+                for call in (s.pause_job, s.resume_job, s.remove_job):
+                    with pytest.raises(JobNotFoundError, match="no scheduled job has id"):
+                        call(bad)  # type: ignore[arg-type]
+            s.remove_job(HOURLY_JOB_ID)
+            seen.append(s.get_jobs())
+            assert s.is_running()
+            return seen
+        finally:
+            s.stop()
+
+    before, paused, resumed, remaining = asyncio.run(go())
+    assert paused is None and resumed == before and remaining == []
+    assert isinstance(JobNotFoundError("x"), LookupError)
+
+
+def statuses(engine: sa.Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(  # type: ignore[misc]
+                    "SELECT status, error FROM collection_runs ORDER BY id"
+                )
+            )
+        ]
+
+
+def test_an_overlapping_fire_is_recorded_as_skipped(engine: sa.Engine) -> None:
+    started: list[datetime] = []
+
+    def slow(slot: datetime) -> None:
+        started.append(slot)
+        time.sleep(1.2)
+
+    async def go() -> None:
+        s = JobScheduler(engine=engine)
+        s.register_hourly_collector(None, body=slow, trigger=IntervalTrigger(seconds=0.5))
+        s.start()
+        await asyncio.sleep(1.4)
+        await s.stop_async()
+
+    asyncio.run(go())
+    skipped = [r for r in statuses(engine) if r[0] == "skipped"]
+    assert len(started) == 1
+    assert skipped and all(r[1] == "overlap: the previous run was still running" for r in skipped)
+
+
+def test_a_missed_fire_is_recorded_as_skipped(engine: sa.Engine) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=5)
+
+    async def go() -> None:
+        s = JobScheduler(engine=engine, misfire_grace_minutes=1)
+        s.register_hourly_collector(
+            None, body=lambda slot: None, trigger=DateTrigger(run_date=past)
+        )
+        s.start()
+        await asyncio.sleep(0.3)
+        await s.stop_async()
+
+    asyncio.run(go())
+    [(status, error)] = statuses(engine)
+    assert status == "skipped"
+    assert error is not None and error.startswith("missed: the fire for ")
+    assert "1-minute misfire grace" in error
+
+
+def test_a_job_that_raises_is_recorded_as_failed(engine: sa.Engine) -> None:
+    def boom(slot: datetime) -> None:
+        raise RuntimeError("disk on fire")
+
+    async def go() -> None:
+        s = JobScheduler(engine=engine)
+        s.register_hourly_collector(
+            None, body=boom, trigger=DateTrigger(run_date=datetime.now(UTC))
+        )
+        s.start()
+        await asyncio.sleep(0.5)
+        await s.stop_async()
+
+    asyncio.run(go())
+    assert statuses(engine) == [("failed", "job raised RuntimeError: disk on fire")]
+
+
+def test_stop_drains_a_running_job() -> None:
+    done = threading.Event()
+
+    def body(slot: datetime) -> None:
+        time.sleep(1.0)
+        done.set()
+
+    async def go() -> float:
+        s = JobScheduler()
+        s.register_hourly_collector(
+            None, body=body, trigger=DateTrigger(run_date=datetime.now(UTC))
+        )
+        s.start()
+        await asyncio.sleep(0.3)
+        t0 = time.monotonic()
+        await s.stop_async()
+        return time.monotonic() - t0
+
+    waited = asyncio.run(go())
+    assert done.is_set() and waited >= 0.5
+
+
+def test_latest_fire_and_catch_up_claim_once(
+    make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    s = JobScheduler()
+    assert latest_fire(s.trigger, START + timedelta(minutes=7), timedelta(minutes=10)) == START
+    assert latest_fire(s.trigger, START + timedelta(minutes=11), timedelta(minutes=10)) is None
+    assert s.current_slot(START + timedelta(minutes=59)) is None
+    from hnlab.runner import open_run
+
+    claims: list[int | None] = []
+
+    def body(slot: datetime) -> None:
+        claims.append(open_run(engine, trigger="scheduled", slot=slot, started=slot))
+
+    async def go() -> None:
+        sched = JobScheduler(clock=lambda: START + timedelta(minutes=3))
+        sched.register_hourly_collector(None, body=body)
+        await sched.catch_up()
+        await sched.catch_up()
+
+    asyncio.run(go())
+    assert claims[0] is not None and claims[1] is None
