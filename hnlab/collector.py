@@ -153,8 +153,8 @@ class HourlyPostsCollectorJob:
         stats["last_run"] = started.isoformat()
 
         fetched = await self._fetch()
+        t_fetched = time.perf_counter()
         kept = [p for p in fetched.posts if p.score >= self.score_threshold]
-        await self.post_repository.ping()
         written = await self.post_repository.record_observations(
             run_id,
             self.story_list,
@@ -178,8 +178,15 @@ class HourlyPostsCollectorJob:
         )
         if fetched.error_samples:
             stats["error_samples"] = fetched.error_samples
+        t_written = time.perf_counter()
         stats.update(await self._cache_new_posts(run_id, new_posts))
-        stats["duration_s"] = round(time.perf_counter() - t0, 3)
+        t_done = time.perf_counter()
+        stats.update(
+            fetch_s=round(t_fetched - t0, 3),
+            write_s=round(t_written - t_fetched, 3),
+            cache_s=round(t_done - t_written, 3),
+            duration_s=round(t_done - t0, 3),
+        )
         return stats
 
     async def _fetch_top_stories(self) -> list[dict[str, Any]]:

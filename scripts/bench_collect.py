@@ -1,0 +1,181 @@
+"""Benchmark one collection of 500 stories against the simulator at a given latency.
+
+Measures, in one process and one run, medians over several repetitions:
+  (a) hnlab's whole collection: fetch + PostgreSQL + RocksDB (HourlyPostsCollectorJob.run_collection)
+  (b) the latency limit, (ceil(500 / concurrency) + 1) * latency
+  (c) an unbounded aiohttp gather of the same list and items (haxor's approach)
+  (d) a sequential httpx client, on a smaller count, scaled to 501 requests
+The simulator runs in its own process so it does not share the GIL with the client.
+
+    python scripts/bench_collect.py [--latency-ms 100] [--concurrency 100] [--repeat 5]
+
+PostgreSQL: HNLAB_DATABASE_URL if set, else an embedded server in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import httpx
+import sqlalchemy as sa
+
+from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.config import Settings
+
+SERVE = """
+import sys, time
+from datetime import datetime, UTC
+from hnlab.simulator import Faults, SimulatedHN
+sim = SimulatedHN(seed=7, start=datetime(2026, 3, 1, 12, tzinfo=UTC),
+                  faults=Faults(latency_ms=float(sys.argv[1])))
+print(sim.start(), flush=True)
+sys.stdin.readline()
+"""
+
+
+def start_simulator(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(latency_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+async def hnlab_collection(settings: Settings) -> float:
+    async with HourlyPostsCollectorJob.from_settings(settings, trigger="manual") as job:
+        t0 = time.perf_counter()
+        stats = await job.run_collection()
+        took = time.perf_counter() - t0
+    assert stats["items_requested"] == 500, stats
+    return took
+
+
+async def aiohttp_gather(base: str) -> float:
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        async with s.get(f"{base}/topstories.json") as r:
+            ids = await r.json()
+
+        async def one(i: int) -> object:
+            async with s.get(f"{base}/item/{i}.json") as r:
+                return await r.json(content_type=None)
+
+        items = await asyncio.gather(*(one(i) for i in ids[:500]))
+    assert len(items) == 500
+    return time.perf_counter() - t0
+
+
+def sequential(base: str, count: int) -> float:
+    t0 = time.perf_counter()
+    with httpx.Client() as client:
+        ids = client.get(f"{base}/topstories.json").json()
+        for i in ids[:count]:
+            client.get(f"{base}/item/{i}.json").json()
+    return (time.perf_counter() - t0) * 501 / (count + 1)
+
+
+async def simulator_throughput(base: str, n: int = 3000) -> float:
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as s:
+
+        async def one(i: int) -> None:
+            async with s.get(f"{base}/item/{43200000 + i % 500}.json") as r:
+                await r.read()
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sequential-count", type=int, default=50)
+    args = parser.parse_args()
+    latency = args.latency_ms / 1000
+
+    workdir = Path(tempfile.mkdtemp(prefix="hnlab-bench-"))
+    workdir.chmod(0o755)
+    sim_proc, base = start_simulator(args.latency_ms)
+    fast_proc, fast_base = start_simulator(0)
+    try:
+        settings = Settings.from_env(
+            overrides={
+                "data_dir": workdir,
+                "hn_api_url": base,
+                "posts_limit": 500,
+                "concurrency": args.concurrency,
+                "score_threshold": 0,
+            }
+        )
+        from hnlab.db import engine
+
+        eng = engine(settings)
+        a_times, c_times = [], []
+        for rep in range(args.repeat):
+            with eng.begin() as conn:
+                conn.execute(sa.text("TRUNCATE posts, post_snapshots, collection_runs"))
+            rep_settings = settings.with_values(rocksdb_path=workdir / f"c{rep}.rocksdb")
+            a_times.append(asyncio.run(hnlab_collection(rep_settings)))
+            c_times.append(asyncio.run(aiohttp_gather(base)))
+        eng.dispose()
+        d = sequential(base, args.sequential_count)
+        rps = asyncio.run(simulator_throughput(fast_base))
+    finally:
+        for proc in (sim_proc, fast_proc):
+            proc.communicate("\n", timeout=30)
+
+    a, c = statistics.median(a_times), statistics.median(c_times)
+    b = (math.ceil(500 / args.concurrency) + 1) * latency
+    rows = [
+        ("(a) hnlab collection, 500 stories (fetch+PostgreSQL+RocksDB)", a),
+        (f"(b) latency limit at {args.concurrency} in flight", b),
+        ("(c) unbounded aiohttp gather (haxor)", c),
+        (f"(d) sequential httpx (measured on {args.sequential_count}, scaled to 501)", d),
+    ]
+    print(
+        f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}, "
+        f"medians of {args.repeat} on {datetime.now(UTC):%Y-%m-%d %H:%MZ}"
+    )
+    for label, seconds in rows:
+        print(f"  {label:<66} {seconds:8.3f} s")
+    print(f"  simulator throughput (no latency): {rps:,.0f} requests/s")
+    print(
+        json.dumps(
+            {
+                "a_hnlab_s": round(a, 3),
+                "b_latency_limit_s": round(b, 3),
+                "c_aiohttp_gather_s": round(c, 3),
+                "d_sequential_s": round(d, 3),
+                "a_over_b": round(a / b, 3),
+                "a_over_c": round(a / c, 3),
+                "a_runs_s": [round(x, 3) for x in a_times],
+                "simulator_rps": round(rps),
+                "latency_ms": args.latency_ms,
+                "concurrency": args.concurrency,
+                "database": "HNLAB_DATABASE_URL"
+                if os.environ.get("HNLAB_DATABASE_URL")
+                else "embedded",
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
