@@ -1,7 +1,7 @@
 """Benchmark one collection of 500 stories against the simulator at a given latency.
 
 Measures, in one process and one run, medians over several repetitions:
-  (a) hnlab's whole collection: fetch + PostgreSQL + RocksDB (HourlyPostsCollectorJob.run_collection)
+  (a) hnlab's whole collection: fetch + PostgreSQL + RocksDB (run_collection)
   (b) the latency limit, (ceil(500 / concurrency) + 1) * latency
   (c) an unbounded aiohttp gather of the same list and items (haxor's approach)
   (d) a sequential httpx client, on a smaller count, scaled to 501 requests
