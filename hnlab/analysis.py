@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hnlab.config import Settings
 
 __all__ = [
+    "engine",
     "front_page_churn",
     "front_page_lifetimes",
     "latest_observation",
@@ -32,6 +33,7 @@ __all__ = [
     "run_summary",
     "score_velocity",
     "top_domains",
+    "window",
 ]
 
 _POST_TYPES: dict[str, str] = {
@@ -108,6 +110,26 @@ def _read(engine: sa.Engine | str | None, stmt: Any) -> pd.DataFrame:
     eng = _engine(engine)
     with eng.connect() as conn:
         return pd.read_sql(stmt, conn)
+
+
+def engine(database_url: str | None = None) -> sa.Engine:
+    """A sync engine for the loaders: ``database_url``, or the settings (embedded by default)."""
+    return _engine(database_url)
+
+
+def window(
+    hours: float, engine: sa.Engine | str | None = None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``(since, until)`` covering the last ``hours`` of collected data (not of the clock).
+
+    ``until`` is just after the newest snapshot, so a notebook shows the same
+    window whenever it is opened; both are None when nothing is collected yet.
+    """
+    latest = latest_observation(engine)
+    if latest is None:
+        return None, None
+    until = latest + pd.Timedelta(seconds=1)
+    return until - pd.Timedelta(hours=hours), until
 
 
 def load_posts(

@@ -329,6 +329,93 @@ def cache_rebuild(obj: Context) -> None:
     click.echo(f"rebuilt the cache with {written} posts")
 
 
+# -- demo and report --------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 366),
+    default=48,
+    show_default=True,
+    help="Simulated hours to collect.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Simulator seed.")
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+    default=None,
+    help="First simulated hour, UTC (default: so the last one is now).",
+)
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Write the HTML reports afterwards.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where the reports go.",
+)
+@pass_ctx
+def demo(
+    obj: Context, hours: int, seed: int, start: datetime | None, report: bool, out: Path
+) -> None:
+    """Collect simulated hours offline (no network needed), then write the reports."""
+    from hnlab.demo import run_demo
+
+    settings = obj.settings()
+    settings.ensure_dirs()
+    begin = start.replace(tzinfo=UTC) if start else None
+    result = asyncio.run(
+        run_demo(settings, hours=hours, seed=seed, start=begin, progress=sys.stderr.isatty())
+    )
+    click.echo(
+        f"collected {result.runs} simulated hours ({_fmt_time(result.start)} to "
+        f"{_fmt_time(result.end)}): {result.posts_saved} posts saved"
+    )
+    if report:
+        _write_reports(settings, out, hours)
+    click.echo("open the notebooks with: jupyter lab notebooks/")
+
+
+def _write_reports(settings: Settings, out: Path, hours: int) -> None:
+    from hnlab.report import build_reports
+
+    index, reports = build_reports(settings, out, hours=hours)
+    for r in reports:
+        click.echo(
+            f"  {'ok    ' if r.ok else 'FAILED'} {r.html_path}" + ("" if r.ok else f": {r.error}")
+        )
+    click.echo(f"reports: {index}")
+    if not all(r.ok for r in reports):
+        raise HnlabError(f"{sum(not r.ok for r in reports)} report(s) failed; see {index}")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where the reports go.",
+)
+@click.option(
+    "--hours",
+    type=click.IntRange(1),
+    default=48,
+    show_default=True,
+    help="The last N hours of collected data.",
+)
+@pass_ctx
+def report(obj: Context, out: Path, hours: int) -> None:
+    """Run the analysis notebooks and write self-contained HTML reports with an index."""
+    settings = obj.settings()
+    settings.ensure_dirs()
+    _write_reports(settings, out, hours)
+
+
 # -- simulate ---------------------------------------------------------------------------------
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)

@@ -159,6 +159,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "drain_timeout": _seconds(0),
     "report_cron": _cron,
     "notebook": _path,
+    "reports_dir": _path,
 }
 
 
@@ -193,6 +194,7 @@ class Settings:
     drain_timeout: float = 300.0
     report_cron: str = "15 6 * * *"
     notebook: Path | None = None
+    reports_dir: Path = Path("reports")
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

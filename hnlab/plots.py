@@ -62,7 +62,8 @@ def plot_score_distribution(
     scores = scores[scores > 0]
     if scores.empty:
         return _empty(ax, title)
-    bins = np.logspace(0, np.log10(max(scores.max(), 10)) + 0.05, 30).tolist()
+    low, high = np.log10(scores.min()), np.log10(max(scores.max(), 10))
+    bins = np.logspace(low - 0.05, high + 0.05, 30).tolist()
     ax.hist(scores, bins=bins, color="#ff6600", edgecolor="white")
     ax.set_xscale("log")
     if threshold is not None:
@@ -186,6 +187,7 @@ def plot_run_health(health: pd.DataFrame, ax: Axes | None = None) -> Axes:
             zorder=3,
         )
     ax.set(title=title, ylabel="posts per run")
+    ax.set_ylim(0, (saved + dups).max() * 1.25 or 1)  # headroom for the legend
     rate = ax.twinx()
     rate.plot(x, health["success_rate"].astype(float), color="black", linewidth=1)
     rate.set(ylim=(0, 1.05), ylabel="success rate (last 24 runs)")

@@ -22,6 +22,7 @@ from hnlab.scheduler import JobScheduler, cron_trigger, latest_fire
 log = logging.getLogger(__name__)
 
 HEARTBEAT_JOB_ID = "runner_heartbeat"
+REPORT_JOB_ID = "report_generation"
 
 
 class RunnerService:
@@ -114,6 +115,21 @@ class RunnerService:
             )
         except Exception as exc:
             log.warning("heartbeat not written: %s", exc)
+
+    def reports(self) -> None:
+        """Regenerate the HTML reports (a second scheduled job, daily by default)."""
+        from hnlab.report import build_reports
+
+        try:
+            index, reports = build_reports(self.settings, self.settings.reports_dir)
+            log.info(
+                "reports written to %s (%s ok of %s)",
+                index,
+                sum(r.ok for r in reports),
+                len(reports),
+            )
+        except Exception as exc:
+            log.error("reports not written: %s", exc)
 
     def _close_stale(self) -> None:
         now = self.clock()
