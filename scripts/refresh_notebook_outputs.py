@@ -25,8 +25,9 @@ MARK = "# NBVAL_CHECK_OUTPUT"
 
 def refresh(path: Path) -> int:
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                   timeout=300).execute()
+    NotebookClient(
+        nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}, timeout=300
+    ).execute()
     kept = 0
     count = 0
     for cell in nb.cells:

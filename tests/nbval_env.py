@@ -35,8 +35,9 @@ def seed_environment() -> Callable[[], None]:
     if url:
         env["HNLAB_DATABASE_URL"] = url
     os.environ.update(env)
-    asyncio.run(run_demo(Settings.from_env(), hours=SEED_HOURS, seed=SEED, start=SEED_START,
-                         progress=False))
+    asyncio.run(
+        run_demo(Settings.from_env(), hours=SEED_HOURS, seed=SEED, start=SEED_START, progress=False)
+    )
 
     def cleanup() -> None:
         if external and url:

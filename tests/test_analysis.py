@@ -22,11 +22,20 @@ def snaps(rows: list[tuple[int, int, int, int, float]]) -> pd.DataFrame:
 
 # hour 0: stories 1, 2, 3 on a top-3; hour 1: 1, 3, 4 (2 left, 4 came);
 # hour 2 has no run (a gap); hour 3: 4, 5, 6 and a rank-4 story 7 that is not "top 3".
-PAGE = snaps([
-    (1, 1, 1, 10, 0.0), (1, 2, 2, 8, 0.0), (1, 3, 3, 5, 0.0),
-    (2, 3, 1, 30, 1.0), (2, 1, 2, 20, 1.0), (2, 4, 3, 9, 1.0),
-    (3, 4, 1, 50, 3.0), (3, 5, 2, 40, 3.0), (3, 6, 3, 30, 3.0), (3, 7, 4, 5, 3.0),
-])
+PAGE = snaps(
+    [
+        (1, 1, 1, 10, 0.0),
+        (1, 2, 2, 8, 0.0),
+        (1, 3, 3, 5, 0.0),
+        (2, 3, 1, 30, 1.0),
+        (2, 1, 2, 20, 1.0),
+        (2, 4, 3, 9, 1.0),
+        (3, 4, 1, 50, 3.0),
+        (3, 5, 2, 40, 3.0),
+        (3, 6, 3, 30, 3.0),
+        (3, 7, 4, 5, 3.0),
+    ]
+)
 
 
 def test_front_page_churn_by_hand() -> None:
@@ -41,11 +50,16 @@ def test_front_page_churn_by_hand() -> None:
 
 
 def test_churn_uses_the_last_run_of_a_bucket() -> None:
-    twice = snaps([
-        (1, 1, 1, 1, 0.0), (1, 2, 2, 1, 0.0),
-        (2, 1, 1, 1, 0.5), (2, 9, 2, 1, 0.5),  # a later run in hour 0 replaces story 2 by 9
-        (3, 1, 1, 1, 1.0), (3, 2, 2, 1, 1.0),
-    ])
+    twice = snaps(
+        [
+            (1, 1, 1, 1, 0.0),
+            (1, 2, 2, 1, 0.0),
+            (2, 1, 1, 1, 0.5),
+            (2, 9, 2, 1, 0.5),  # a later run in hour 0 replaces story 2 by 9
+            (3, 1, 1, 1, 1.0),
+            (3, 2, 2, 1, 1.0),
+        ]
+    )
     churn = analysis.front_page_churn(twice, top_n=2)
     assert churn["entered"].tolist() == [pd.NA, 1]  # story 2 came back, compared with {1, 9}
     assert churn["exited"].tolist() == [pd.NA, 1]
@@ -53,14 +67,23 @@ def test_churn_uses_the_last_run_of_a_bucket() -> None:
 
 def test_churn_of_nothing_is_an_empty_frame() -> None:
     empty = analysis.front_page_churn(PAGE.iloc[0:0], top_n=3)
-    assert empty.empty and list(empty.columns) == ["stories", "entered", "exited", "retained",
-                                                   "churn_rate"]
+    assert empty.empty and list(empty.columns) == [
+        "stories",
+        "entered",
+        "exited",
+        "retained",
+        "churn_rate",
+    ]
 
 
 def test_front_page_lifetimes_by_hand() -> None:
     life = analysis.front_page_lifetimes(PAGE, top_n=3)
-    assert life.loc[1].to_dict() == {"first_seen": H, "last_seen": H + pd.Timedelta("1h"),
-                                     "hours_on_top": 2.0, "peak_rank": 1}
+    assert life.loc[1].to_dict() == {
+        "first_seen": H,
+        "last_seen": H + pd.Timedelta("1h"),
+        "hours_on_top": 2.0,
+        "peak_rank": 1,
+    }
     assert life.loc[4, "hours_on_top"] == 2.0 and life.loc[4, "peak_rank"] == 1
     assert life.loc[2, "hours_on_top"] == 1.0
     assert 7 not in life.index  # rank 4 never made the top 3
@@ -68,19 +91,33 @@ def test_front_page_lifetimes_by_hand() -> None:
 
 
 def test_score_velocity_by_hand() -> None:
-    posts = pd.DataFrame({"hn_id": [1, 3, 5], "title": ["a", "c", "e"],
-                          "created_at": [H - pd.Timedelta("1h"), H - pd.Timedelta("30min"),
-                                         H - pd.Timedelta("10h")]})
+    posts = pd.DataFrame(
+        {
+            "hn_id": [1, 3, 5],
+            "title": ["a", "c", "e"],
+            "created_at": [
+                H - pd.Timedelta("1h"),
+                H - pd.Timedelta("30min"),
+                H - pd.Timedelta("10h"),
+            ],
+        }
+    )
     velocity = analysis.score_velocity(PAGE, posts, hours=6)
     # story 1: last early observation at hour 1, age 2 h, score 20 -> 10/h
     # story 3: hour 1, age 1.5 h, score 30 -> 20/h; story 5 was first seen at age 13 h
     assert velocity[["hn_id", "age_h", "score", "points_per_hour"]].values.tolist() == [
-        [3, 1.5, 30, 20.0], [1, 2.0, 20, 10.0]]
+        [3, 1.5, 30, 20.0],
+        [1, 2.0, 20, 10.0],
+    ]
 
 
 def test_top_domains_by_hand() -> None:
-    posts = pd.DataFrame({"domain": ["a.com", "b.org", "a.com", None, "b.org", "b.org"],
-                          "score": [10, 1, 30, 99, 2, 3]})
+    posts = pd.DataFrame(
+        {
+            "domain": ["a.com", "b.org", "a.com", None, "b.org", "b.org"],
+            "score": [10, 1, 30, 99, 2, 3],
+        }
+    )
     top = analysis.top_domains(posts, n=5)
     assert top.to_dict("index") == {
         "b.org": {"posts": 3, "total_score": 6, "median_score": 2.0},
@@ -89,17 +126,29 @@ def test_top_domains_by_hand() -> None:
 
 
 def test_run_health_and_summary_by_hand() -> None:
-    runs = pd.DataFrame({
-        "id": [1, 2, 3, 4], "started_at": [H + pd.Timedelta(hours=i) for i in range(4)],
-        "trigger": "scheduled", "status": ["succeeded", "failed", "succeeded", "skipped"],
-        "duration_s": [1.0, None, 3.0, None], "posts_saved": [10, None, 2, None],
-        "duplicates_skipped": [0, None, 8, None], "errors": [0, None, 1, None],
-    })
+    runs = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "started_at": [H + pd.Timedelta(hours=i) for i in range(4)],
+            "trigger": "scheduled",
+            "status": ["succeeded", "failed", "succeeded", "skipped"],
+            "duration_s": [1.0, None, 3.0, None],
+            "posts_saved": [10, None, 2, None],
+            "duplicates_skipped": [0, None, 8, None],
+            "errors": [0, None, 1, None],
+        }
+    )
     health = analysis.run_health(runs)
     assert health["succeeded"].tolist() == [True, False, True, False]
     assert health["success_rate"].tolist() == [1.0, 0.5, pytest.approx(2 / 3), 0.5]
-    assert analysis.run_summary(runs) == {"runs": 4, "succeeded": 2, "failed": 1, "skipped": 1,
-                                          "success_rate": 0.5, "median_duration_s": 2.0}
+    assert analysis.run_summary(runs) == {
+        "runs": 4,
+        "succeeded": 2,
+        "failed": 1,
+        "skipped": 1,
+        "success_rate": 0.5,
+        "median_duration_s": 2.0,
+    }
 
 
 def test_reconcile_by_hand() -> None:
@@ -107,13 +156,20 @@ def test_reconcile_by_hand() -> None:
     cache = pd.DataFrame({"hn_id": [2, 3, 4]})
     out = analysis.reconcile(posts, cache)
     assert out[["hn_id", "state"]].astype(str).values.tolist() == [
-        ["1", "missing_from_cache"], ["2", "ok"], ["3", "ok"], ["4", "only_in_cache"]]
+        ["1", "missing_from_cache"],
+        ["2", "ok"],
+        ["3", "ok"],
+        ["4", "only_in_cache"],
+    ]
 
 
 def test_importing_analysis_and_plots_stays_light() -> None:
-    code = ("import sys, hnlab.analysis, hnlab.plots; "
-            "print(sorted(m for m in ('httpx', 'apscheduler', 'rocksdict', 'aiohttp', 'papermill')"
-            " if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, hnlab.analysis, hnlab.plots; "
+        "print(sorted(m for m in ('httpx', 'apscheduler', 'rocksdict', 'aiohttp', 'papermill')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
