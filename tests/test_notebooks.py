@@ -1,4 +1,4 @@
-"""Notebook hygiene: thin, parameterised, and committed without outputs but nbval's expected ones."""
+"""Notebook hygiene: thin, parameterised, no committed outputs but nbval's expected ones."""
 
 import ast
 import re
