@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv if missing and install hnlab with its dev tools
 
-run: install  ## start the hourly runner on the embedded PostgreSQL
+run: install  ## charts from an offline demo first (once), then the hourly runner
+	@test -f reports/index.html || $(VENV)/bin/hnlab --data-dir data/demo demo --hours 48 --out reports
 	$(VENV)/bin/hnlab run
 
-demo: install  ## 48 simulated hours, offline, then HTML reports
-	$(VENV)/bin/hnlab demo --hours 48
+demo: install  ## 48 simulated hours, offline, into data/demo, then HTML reports
+	$(VENV)/bin/hnlab --data-dir data/demo demo --hours 48 --out reports
 
 lint: install
 	$(VENV)/bin/ruff check hnlab tests scripts
