@@ -1,6 +1,6 @@
 """Draw docs/churn.png (README's chart) from the seeded 48-hour world nbval uses.
 
-    python scripts/make_docs_chart.py
+python scripts/make_docs_chart.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -29,8 +29,12 @@ def main() -> None:
         plots.plot_churn(analysis.front_page_churn(front, top_n=30), ax=top)
         snapshots = analysis.load_snapshots(engine=engine)
         posts = analysis.load_posts(engine=engine)
-        plots.plot_score_trajectories(snapshots, ax=bottom, top=6,
-                                      titles=dict(zip(posts["hn_id"], posts["title"], strict=True)))
+        plots.plot_score_trajectories(
+            snapshots,
+            ax=bottom,
+            top=6,
+            titles=dict(zip(posts["hn_id"], posts["title"], strict=True)),
+        )
         out = REPO / "docs" / "churn.png"
         out.parent.mkdir(exist_ok=True)
         fig.savefig(out, dpi=90)
