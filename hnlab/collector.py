@@ -17,12 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import tenacity
+from sqlalchemy.exc import SQLAlchemyError
+
 from hnlab.cache import RocksDBStore
 from hnlab.client import HNClient, ItemResult
 from hnlab.config import Settings
 from hnlab.db import Observation, PostRepository
 from hnlab.errors import CacheError, CollectionError, DatabaseError, FetchError, HnlabError
 from hnlab.items import Post, Skip, parse_item
+from hnlab.records import connection_error
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ class HourlyPostsCollectorJob:
         self.clock = clock
         self.trigger = trigger
         self.stale_after = stale_after
+        self.record_retry_s = 10.0
         self._statistics: dict[str, Any] = self._empty_statistics()
         self._last_items: list[ItemResult] = []
 
@@ -116,7 +121,9 @@ class HourlyPostsCollectorJob:
             raise CollectionError(f"collection not started: {exc}") from None
         try:
             stats = await self.collect_top_posts(run_id=run_id, started=started)
-        except HnlabError as exc:
+        except (HnlabError, SQLAlchemyError) as exc:
+            if isinstance(exc, SQLAlchemyError):  # a statement failed: PostgreSQL went away
+                exc = connection_error(repo.engine, exc)
             await self._record_failure(run_id, exc)
             raise CollectionError(f"run {run_id} failed: {exc}") from None
         except Exception as exc:
@@ -290,13 +297,31 @@ class HourlyPostsCollectorJob:
         return {"posts_cached": cached, "reconciled": reconciled}
 
     async def _record_failure(self, run_id: int, exc: BaseException) -> None:
+        """Record the failure, retrying for a few seconds: PostgreSQL may be restarting."""
         self._statistics["error"] = str(exc)
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_delay(self.record_retry_s),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=2),
+            retry=tenacity.retry_if_exception_type((SQLAlchemyError, OSError)),
+            reraise=True,
+        )
         try:
-            await self.post_repository.finish_run(
-                run_id, "failed", self.clock(), self._statistics, error=str(exc) or repr(exc)
+            async for attempt in retrying:
+                with attempt:
+                    await self.post_repository.finish_run(
+                        run_id,
+                        "failed",
+                        self.clock(),
+                        self._statistics,
+                        error=str(exc) or repr(exc),
+                    )
+        except Exception as record_exc:  # still unreachable: the stale-run sweep closes it
+            log.error(
+                "run %s failed (%s) and could not be recorded: %s",
+                run_id,
+                exc,
+                str(record_exc).splitlines()[0],
             )
-        except Exception as record_exc:  # PostgreSQL itself may be what failed
-            log.error("run %s failed (%s) and could not be recorded: %s", run_id, exc, record_exc)
 
 
 @contextlib.asynccontextmanager

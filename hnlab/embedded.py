@@ -153,6 +153,37 @@ class EmbeddedPostgres:
             self._attached = False
             self._stop()
 
+    def restart(self, *, immediate: bool = False) -> None:
+        """Restart the server in place (``immediate`` aborts open transactions like a crash)."""
+        with self._locked():
+            self._run(
+                [
+                    str(_bin_dir() / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-w",
+                    "-m",
+                    "immediate" if immediate else "fast",
+                    "restart",
+                    "-l",
+                    str(self.pgdata / "log"),
+                    "-o",
+                    f"-c listen_addresses='' -k {self.socket_dir}",
+                ],
+                timeout=_START_TIMEOUT_S + 10,
+            )
+
+    def pause(self) -> None:
+        """Stop the server but keep the holders (for fault tests and maintenance)."""
+        with self._locked():
+            self._stop()
+
+    def resume(self) -> None:
+        """Start the server again after ``pause``."""
+        with self._locked():
+            if not self._accepting():
+                self._start()
+
     def create_database(self, name: str) -> str:
         """Create ``name`` if missing and return its URL."""
         self._ensure_database(name)

@@ -1,0 +1,330 @@
+"""Fault injection: each fault is real (a server, a process, a socket), and each test checks
+the rows, the run record, what the user sees, and that the next run recovers by itself."""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hnlab import db
+from hnlab.cache import RocksDBStore
+from hnlab.collector import collect_once, collector_from_settings
+from hnlab.config import Settings
+from hnlab.embedded import EmbeddedPostgres
+from hnlab.errors import CollectionError
+from hnlab.simulator import Scripted, SimulatedHN
+
+from .conftest import START
+from .helpers import REPO, hnlab_cli, settings_env
+
+pytestmark = pytest.mark.slow
+
+
+def q(engine: sa.Engine, sql: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql))]
+
+
+def agree(settings: Settings, engine: sa.Engine) -> None:
+    """PostgreSQL and RocksDB hold the same posts, and no post or snapshot is duplicated."""
+    assert q(engine, "SELECT count(*) = count(DISTINCT hn_id) FROM posts") == [(True,)]
+    assert q(
+        engine, "SELECT count(*) = count(DISTINCT (run_id, list, hn_id)) FROM post_snapshots"
+    ) == [(True,)]
+    stored = {r[0] for r in q(engine, "SELECT hn_id FROM posts")}
+    with RocksDBStore(settings.rocksdb, mode="read_only") as store:
+        cached = {m["hn_id"] for m in store.iter_metadata()}
+    assert cached == stored
+
+
+def test_503_then_200_items_are_saved_without_errors(
+    sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    ids = sim.story_ids()[:20]
+    for i in ids[:10]:
+        sim.script(f"item/{i}.json", 503)
+    stats = asyncio.run(
+        collect_once(make_settings(hn_api_url=sim.base_url, posts_limit=20, score_threshold=0))
+    )
+    assert stats["errors"] == 0
+    assert stats["posts_saved"] + stats["unavailable"] == 20
+    assert all(sim.requests_for(f"item/{i}.json") == 2 for i in ids[:10])
+
+
+def test_read_timeouts_are_counted_and_the_run_ends_within_its_deadline(
+    sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    slow = sim.story_ids()[:5]
+    for i in slow:
+        sim.script(f"item/{i}.json", *[Scripted(delay_ms=3000)] * 5)
+    settings = make_settings(
+        hn_api_url=sim.base_url, posts_limit=30, read_timeout=0.3, retry_attempts=3, run_deadline=2
+    )
+    t0 = time.monotonic()
+    stats = asyncio.run(collect_once(settings))
+    assert time.monotonic() - t0 < 2 + 1.5  # the deadline, plus PostgreSQL and RocksDB
+    assert stats["errors"] == 5
+    assert q(engine, "SELECT status, errors FROM collection_runs") == [("succeeded", 5)]
+    assert set(q(engine, "SELECT hn_id FROM post_snapshots")).isdisjoint({(i,) for i in slow})
+
+
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A socket that listens but never accepts: once its backlog is full, connects hang."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue so the next SYN is dropped
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(server.getsockname())
+        fillers.append(s)
+    yield server.getsockname()[1]
+    for s in (*fillers, server):
+        s.close()
+
+
+def test_a_connect_timeout_fails_the_run_within_its_deadline_with_a_clear_error(
+    unaccepting_port: int, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    settings = make_settings(
+        hn_api_url=f"http://127.0.0.1:{unaccepting_port}/v0",
+        connect_timeout=0.3,
+        retry_attempts=2,
+        run_deadline=3,
+    )
+    t0 = time.monotonic()
+    with pytest.raises(
+        CollectionError,
+        match=r"cannot fetch the top list: topstories.json: "
+        r"timed out \(ConnectTimeout\)",
+    ):
+        asyncio.run(collect_once(settings))
+    assert time.monotonic() - t0 < 3
+    [(status, error)] = q(engine, "SELECT status, error FROM collection_runs")
+    assert status == "failed" and "ConnectTimeout" in error
+
+
+# -- a PostgreSQL of our own, to stop and restart ------------------------------------------
+@pytest.fixture
+def own_pg() -> Iterator[EmbeddedPostgres]:
+    root = Path(tempfile.mkdtemp(prefix="hnlab-fault-pg-"))
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "postgres")
+    server.attach()
+    eng = db.make_engine(server.url())
+    db.upgrade(eng)
+    eng.dispose()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def own_settings(own_pg: EmbeddedPostgres, sim: SimulatedHN, tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        environ={},
+        overrides={
+            "data_dir": tmp_path / "data",
+            "database_url": own_pg.url(),
+            "hn_api_url": sim.base_url,
+            "retry_attempts": 2,
+            "posts_limit": 50,
+        },
+    )
+
+
+def test_postgres_down_at_start_then_back(
+    own_pg: EmbeddedPostgres, own_settings: Settings, tmp_path: Path
+) -> None:
+    own_pg.pause()
+    result = hnlab_cli("collect", env=settings_env(own_settings))
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot reach PostgreSQL at postgresql+psycopg://")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not own_settings.rocksdb.exists()
+    own_pg.resume()
+    again = hnlab_cli("collect", "--json", env=settings_env(own_settings))
+    assert again.returncode == 0, again.stderr
+    eng = db.make_engine(own_pg.url())
+    try:
+        assert q(eng, "SELECT status FROM collection_runs") == [("succeeded",)]
+        agree(own_settings, eng)
+    finally:
+        eng.dispose()
+
+
+def test_a_restart_between_runs_is_absorbed_by_pre_ping(
+    own_pg: EmbeddedPostgres, own_settings: Settings
+) -> None:
+    async def two_runs() -> list[dict[str, Any]]:
+        async with collector_from_settings(own_settings) as job:  # one engine, one pool
+            first = await job.run_collection()
+            await asyncio.to_thread(own_pg.restart)
+            return [first, await job.run_collection()]
+
+    first, second = asyncio.run(two_runs())
+    assert second["duplicates_skipped"] == first["posts_saved"] > 0
+    eng = db.make_engine(own_pg.url())
+    try:
+        assert q(eng, "SELECT status FROM collection_runs ORDER BY id") == [
+            ("succeeded",),
+            ("succeeded",),
+        ]
+    finally:
+        eng.dispose()
+
+
+def test_a_crash_inside_the_write_rolls_back_in_full_and_the_next_run_writes_once(
+    own_pg: EmbeddedPostgres, own_settings: Settings
+) -> None:
+    eng = db.make_engine(own_pg.url())
+    blocker = eng.connect()
+    blocker.execute(sa.text("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"))  # the write will wait
+    outcome: list[BaseException | dict[str, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(collect_once(own_settings)))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not q(eng, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    blocker.invalidate()
+    own_pg.restart(immediate=True)  # a crash: every open transaction is gone
+    worker.join(60)
+    assert isinstance(outcome[0], CollectionError)
+    eng.dispose()
+    assert q(eng, "SELECT count(*) FROM posts") == [(0,)]
+    assert q(eng, "SELECT count(*) FROM post_snapshots") == [(0,)]
+    assert q(eng, "SELECT status FROM collection_runs") == [("failed",)]
+    assert (
+        not own_settings.rocksdb.exists()
+        or RocksDBStore(own_settings.rocksdb, mode="read_only").open().get_stats()["total_keys"]
+        == 0
+    )
+    stats = asyncio.run(collect_once(own_settings))
+    assert stats["posts_saved"] > 0 and stats["duplicates_skipped"] == 0
+    agree(own_settings, eng)
+    eng.dispose()
+
+
+def test_a_run_killed_while_fetching_is_closed_and_the_next_run_completes(
+    sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    sim.faults.latency_ms = 500
+    settings = make_settings(hn_api_url=sim.base_url, concurrency=2, posts_limit=40)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
+    env.update(settings_env(settings))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hnlab", "collect"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'running'") != [(1,)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    sim.faults.latency_ms = 0
+    later = settings.with_values(run_timeout=1)  # the killed run is older than the run timeout
+    time.sleep(1.1)
+    stats = asyncio.run(collect_once(later))
+    assert stats["posts_saved"] > 0
+    runs = q(
+        engine,
+        "SELECT status, coalesce(error LIKE '%closed as stale%', false) "
+        "FROM collection_runs "
+        "ORDER BY id",
+    )
+    assert runs == [("failed", True), ("succeeded", False)]
+    agree(settings, engine)
+
+
+def test_two_hnlab_run_instances_collect_each_slot_once(
+    sim: SimulatedHN, settings: Settings, engine: sa.Engine
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
+    env.update(settings_env(settings))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hnlab", "run", "--direct", "--cron", "* * * * *"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    deadline = time.monotonic() + 60
+    while q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'succeeded'") == [(0,)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the loser see the claimed slot
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.communicate(timeout=60)
+        assert p.returncode == 0
+    per_slot = q(engine, "SELECT slot, count(*) FROM collection_runs GROUP BY slot")
+    assert per_slot and all(n == 1 for _, n in per_slot)
+    succeeded = q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'succeeded'")
+    assert q(engine, "SELECT count(DISTINCT run_id) FROM post_snapshots") == succeeded
+    agree(settings, engine)
+
+
+def test_a_bad_cron_or_limit_stops_hnlab_run_before_any_work(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    for args, env, message in [
+        (["run", "--cron", "0 0 31 2 *x"], {}, "Error: --cron must be a 5-field cron expression"),
+        (
+            ["run"],
+            {"HNLAB_POSTS_LIMIT": "501"},
+            "Error: HNLAB_POSTS_LIMIT must be a whole number from 1 to 500, got '501'",
+        ),
+        (
+            ["run"],
+            {"HNLAB_SCORE_THRESHOLD": "-1"},
+            "Error: HNLAB_SCORE_THRESHOLD must be a whole number >= 0, got '-1'",
+        ),
+    ]:
+        result = hnlab_cli(*args, env={**settings_env(settings), **env})
+        assert result.returncode == 1 and result.stderr.startswith(message), result.stderr
+    assert q(engine, "SELECT count(*) FROM collection_runs") == [(0,)]
+    assert q(engine, "SELECT count(*) FROM runners") == [(0,)]
+
+
+def test_stale_runs_use_the_run_timeout(engine: sa.Engine) -> None:
+    from hnlab import records
+
+    old = records.start_run(engine, trigger="scheduled", started=START)
+    assert (
+        records.close_stale_runs(engine, START + timedelta(seconds=1), START + timedelta(hours=1))
+        == 1
+    )
+    assert records.get_run(engine, old)["status"] == "failed"  # type: ignore[index]
