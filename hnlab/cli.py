@@ -122,12 +122,7 @@ def db_status(obj: Context) -> None:
     head = dbm.head_revision()
     _echo_table(
         [
-            (
-                "database",
-                "embedded (" + str(settings.postgres_dir) + ")"
-                if settings.uses_embedded
-                else settings.display_url,
-            ),
+            ("database", _where(settings)),
             ("current", current or "empty"),
             ("head", head),
             ("state", "up to date" if current == head else "behind: run 'hnlab db upgrade'"),
@@ -243,7 +238,7 @@ def status(obj: Context) -> None:
         last = records.recent_runs(eng, 1)
     finally:
         eng.dispose()
-    click.echo(f"database: {'embedded' if settings.uses_embedded else settings.display_url}")
+    click.echo(f"database: {_where(settings)}")
     if alive:
         for r in alive:
             click.echo(

@@ -273,14 +273,22 @@ class EmbeddedPostgres:
 
     def _prepare_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        if self.account is not None:
-            os.chown(path, self.account.pw_uid, self.account.pw_gid)
+        if self.account is None:
+            return
+        os.chown(path, self.account.pw_uid, self.account.pw_gid)
+        # The data directory itself (e.g. a 0700 `mktemp -d`) may get search permission
+        # (o+x: enter, not list) for the server's account; nothing above it is touched.
+        data_dir = self.pgdata.parent
+        blocked = _can_traverse(path, self.account)
+        if blocked == data_dir:
+            log.info("allowing '%s' to enter %s (o+x)", self.account.pw_name, data_dir)
+            data_dir.chmod(data_dir.stat().st_mode | 0o001)
             blocked = _can_traverse(path, self.account)
-            if blocked is not None:
-                raise EmbeddedServerError(
-                    f"embedded PostgreSQL runs as '{self.account.pw_name}' and cannot enter "
-                    f"{blocked}; choose a HNLAB_DATA_DIR outside it, or set HNLAB_DATABASE_URL"
-                )
+        if blocked is not None:
+            raise EmbeddedServerError(
+                f"embedded PostgreSQL runs as '{self.account.pw_name}' and cannot enter "
+                f"{blocked}; choose a HNLAB_DATA_DIR outside it, or set HNLAB_DATABASE_URL"
+            )
 
     def _start(self) -> None:
         bin_dir = _bin_dir()

@@ -119,3 +119,44 @@ def test_a_killed_postmaster_is_recovered_with_its_data(pgdata: Path) -> None:
     assert postmaster(pgdata) not in (None, pid)
     again.release()
     server.release()
+
+
+def test_a_private_mktemp_data_dir_works_without_touching_its_parents() -> None:
+    from .helpers import hnlab_cli
+
+    data_dir = Path(tempfile.mkdtemp())  # mode 0700, like `mktemp -d`
+    parent_mode = data_dir.parent.stat().st_mode
+    try:
+        up = hnlab_cli("db", "upgrade", env={"HNLAB_DATA_DIR": str(data_dir)})
+        assert up.returncode == 0, up.stderr
+        assert (
+            up.stdout.strip() == f"embedded PostgreSQL in {data_dir}/postgres: upgraded "
+            "empty -> 0001"
+        )
+        status = hnlab_cli("db", "status", env={"HNLAB_DATA_DIR": str(data_dir)})
+        assert "up to date" in status.stdout
+        assert data_dir.parent.stat().st_mode == parent_mode
+    finally:
+        EmbeddedPostgres(data_dir / "postgres").stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another account")
+def test_as_root_an_unreachable_parent_is_a_clear_error_and_is_left_alone() -> None:
+    from .helpers import hnlab_cli
+
+    from hnlab.embedded import _service_account
+
+    service = _service_account()
+    account = service.pw_name if service else ""
+    outer = Path(tempfile.mkdtemp())
+    try:
+        result = hnlab_cli("db", "status", env={"HNLAB_DATA_DIR": str(outer / "inner")})
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            f"Error: embedded PostgreSQL runs as '{account}' and cannot enter {outer}; choose a "
+            "HNLAB_DATA_DIR outside it, or set HNLAB_DATABASE_URL"
+        )
+        assert outer.stat().st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(outer, ignore_errors=True)

@@ -235,3 +235,31 @@ def test_latest_fire_and_catch_up_claim_once(
 
     asyncio.run(go())
     assert claims[0] is not None and claims[1] is None
+
+
+def test_the_factory_accepts_a_sessionmaker_an_engine_or_a_url(
+    database_url: str, tmp_path: Any
+) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from hnlab.db import make_async_engine
+
+    async def go() -> list[Any]:
+        engine = make_async_engine(database_url)
+        made = [
+            SchedulerFactory.create_scheduler(
+                db_session=async_sessionmaker(engine), rocksdb_path=str(tmp_path / "a")
+            ),
+            SchedulerFactory.create_scheduler(db_session=engine, rocksdb_path=str(tmp_path / "b")),
+            SchedulerFactory.create_scheduler(
+                db_session=database_url, rocksdb_path=str(tmp_path / "c"), mode="direct"
+            ),
+        ]
+        await engine.dispose()
+        return made
+
+    for scheduler in asyncio.run(go()):
+        collector = scheduler.hourly_collector
+        assert collector is not None
+        assert (collector.score_threshold, collector.limit) == (50, 100)
+        assert collector.post_repository.engine.url.database == sa.make_url(database_url).database
