@@ -143,9 +143,9 @@ def test_a_private_mktemp_data_dir_works_without_touching_its_parents() -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another account")
 def test_as_root_an_unreachable_parent_is_a_clear_error_and_is_left_alone() -> None:
-    from .helpers import hnlab_cli
-
     from hnlab.embedded import _service_account
+
+    from .helpers import hnlab_cli
 
     service = _service_account()
     account = service.pw_name if service else ""
