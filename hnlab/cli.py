@@ -324,6 +324,15 @@ def cache_rebuild(obj: Context) -> None:
     click.echo(f"rebuilt the cache with {written} posts")
 
 
+OUT_OPTION = click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where the reports go.",
+)
+
+
 # -- demo and report --------------------------------------------------------------------------
 @cli.command()
 @click.option(
@@ -346,13 +355,7 @@ def cache_rebuild(obj: Context) -> None:
     show_default=True,
     help="Write the HTML reports afterwards.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Where the reports go.",
-)
+@OUT_OPTION
 @pass_ctx
 def demo(
     obj: Context, hours: int, seed: int, start: datetime | None, report: bool, out: Path
@@ -389,13 +392,7 @@ def _write_reports(settings: Settings, out: Path, hours: int) -> None:
 
 
 @cli.command()
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Where the reports go.",
-)
+@OUT_OPTION
 @click.option(
     "--hours",
     type=click.IntRange(1),

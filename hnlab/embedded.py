@@ -156,22 +156,7 @@ class EmbeddedPostgres:
     def restart(self, *, immediate: bool = False) -> None:
         """Restart the server in place (``immediate`` aborts open transactions like a crash)."""
         with self._locked():
-            self._run(
-                [
-                    str(_bin_dir() / "pg_ctl"),
-                    "-D",
-                    str(self.pgdata),
-                    "-w",
-                    "-m",
-                    "immediate" if immediate else "fast",
-                    "restart",
-                    "-l",
-                    str(self.pgdata / "log"),
-                    "-o",
-                    f"-c listen_addresses='' -k {self.socket_dir}",
-                ],
-                timeout=_START_TIMEOUT_S + 10,
-            )
+            self._pg_ctl("restart", "-m", "immediate" if immediate else "fast")
 
     def pause(self) -> None:
         """Stop the server but keep the holders (for fault tests and maintenance)."""
@@ -271,6 +256,26 @@ class EmbeddedPostgres:
                 f"for {self.pgdata}; see {self.pgdata / 'log'}"
             ) from None
 
+    def _pg_ctl(self, action: str, *options: str) -> None:
+        """Run ``pg_ctl action`` on this data dir; start and restart listen on the socket only."""
+        args = [
+            str(_bin_dir() / "pg_ctl"),
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            str(_START_TIMEOUT_S),
+            *options,
+        ]
+        if action in ("start", "restart"):
+            args += [
+                "-l",
+                str(self.pgdata / "log"),
+                "-o",
+                f"-c listen_addresses='' -k {self.socket_dir}",
+            ]
+        self._run([*args, action], timeout=_START_TIMEOUT_S + 10)
+
     def _prepare_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         if self.account is None:
@@ -325,22 +330,7 @@ class EmbeddedPostgres:
         if socket_dir != self.pgdata:
             self._prepare_dir(socket_dir)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
-        self._run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(self.pgdata),
-                "-w",
-                "-t",
-                str(_START_TIMEOUT_S),
-                "-l",
-                str(self.pgdata / "log"),
-                "-o",
-                f"-c listen_addresses='' -k {socket_dir}",
-                "start",
-            ],
-            timeout=_START_TIMEOUT_S + 10,
-        )
+        self._pg_ctl("start")
         deadline = time.monotonic() + _START_TIMEOUT_S
         while not self._accepting():
             if time.monotonic() > deadline:
@@ -376,17 +366,7 @@ class EmbeddedPostgres:
             return
         log.info("stopping embedded PostgreSQL in %s", self.pgdata)
         try:
-            self._run(
-                [
-                    str(_bin_dir() / "pg_ctl"),
-                    "-D",
-                    str(self.pgdata),
-                    "-w",
-                    "-m",
-                    "fast",
-                    "stop",
-                ]
-            )
+            self._pg_ctl("stop", "-m", "fast")
         except EmbeddedServerError as exc:
             log.warning("%s", exc)
 
