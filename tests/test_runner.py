@@ -204,3 +204,39 @@ def test_sigterm_drains_the_running_collection_and_exits_0(
     rows = run_rows(engine)
     assert rows[0]["status"] == "succeeded" and rows[0]["posts_fetched"] is not None
     assert records.live_runners(engine, datetime.now(UTC) - timedelta(hours=1)) == []
+
+
+def test_collect_notebook_run_by_hand_opens_its_own_notebook_record(
+    settings: Settings, engine: sa.Engine, tmp_path: Path
+) -> None:
+    from hnlab.runner import REPO_NOTEBOOK
+
+    outcome = execute(REPO_NOTEBOOK, tmp_path / "by-hand.ipynb", {}, settings)
+    assert outcome.status == "succeeded", outcome.error
+    [row] = run_rows(engine)
+    assert (row["trigger"], row["status"], row["slot"]) == ("notebook", "succeeded", None)
+    nb = nbformat.read(tmp_path / "by-hand.ipynb", as_version=4)
+    table = nb.cells[-1].outputs[0]["data"]["text/plain"]
+    assert re.search(rf"posts_saved\s+{row['posts_saved']}\b", table)
+
+
+def test_hnlab_simulate_serves_until_sigterm() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hnlab", "simulate", "--port", "0", "--latency-ms", "5"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.match(r"simulated HN API at (http://127\.0\.0\.1:\d+/v0) \(seed 1\)", line)
+    assert match, line
+    import httpx
+
+    ids = httpx.get(f"{match.group(1)}/topstories.json").json()
+    assert len(ids) == 500
+    assert httpx.get(f"{match.group(1)}/item/{ids[0]}.json").json()["id"] == ids[0]
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
