@@ -328,3 +328,55 @@ def test_stale_runs_use_the_run_timeout(engine: sa.Engine) -> None:
         == 1
     )
     assert records.get_run(engine, old)["status"] == "failed"  # type: ignore[index]
+
+
+FILL_WAL = """
+import os, sys
+from rocksdict import Options, Rdict, WriteBatch
+options = Options(raw_mode=True)
+options.create_if_missing(True)
+options.set_write_buffer_size(1 << 30)
+db = Rdict(sys.argv[1], options)
+value = os.urandom(4096)
+for b in range(60):
+    batch = WriteBatch(raw_mode=True)
+    for i in range(1000):
+        batch.put(f"filler:{b}:{i}".encode(), value)
+    db.write(batch)
+os._exit(0)  # die like kill -9: 240 MB of write-ahead log left to replay
+"""
+
+
+def test_a_kill_between_the_commit_and_the_cache_write_is_repaired_by_the_next_run(
+    sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    settings = make_settings(hn_api_url=sim.base_url, posts_limit=60)
+    # A cache whose next open replays a large log (~1 s): the window after the commit.
+    subprocess.run([sys.executable, "-c", FILL_WAL, str(settings.rocksdb)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
+    env.update(settings_env(settings))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hnlab", "collect"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while q(engine, "SELECT count(*) FROM posts") == [(0,)]:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    [(saved,)] = q(engine, "SELECT count(*) FROM posts")
+    assert q(engine, "SELECT status, cache_pending FROM collection_runs") == [("running", True)]
+    with RocksDBStore(settings.rocksdb, mode="read_only") as store:
+        assert store.get_stats()["total_keys"] == 0  # killed before the cache write
+    time.sleep(1.1)
+    stats = asyncio.run(collect_once(settings.with_values(run_timeout=1)))
+    assert stats["reconciled"] == saved and stats["posts_saved"] == 0
+    assert q(engine, "SELECT status, cache_pending FROM collection_runs ORDER BY id") == [
+        ("failed", False),
+        ("succeeded", False),
+    ]
+    agree(settings, engine)
