@@ -9,6 +9,8 @@ Heavy filtering (time windows, top-N ranks) happens in PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,9 +109,20 @@ def _window(column: Any, since: datetime | None, until: datetime | None) -> list
 
 
 def _read(engine: sa.Engine | str | None, stmt: Any) -> pd.DataFrame:
-    eng = _engine(engine)
-    with eng.connect() as conn:
+    with _connection(engine) as conn:
         return pd.read_sql(stmt, conn)
+
+
+@contextlib.contextmanager
+def _connection(engine: sa.Engine | str | None) -> Iterator[sa.Connection]:
+    """A connection; an engine made here from a URL or the settings is disposed after."""
+    eng = _engine(engine)
+    try:
+        with eng.connect() as conn:
+            yield conn
+    finally:
+        if eng is not engine:
+            eng.dispose()
 
 
 def engine(database_url: str | None = None) -> sa.Engine:
@@ -209,8 +222,7 @@ def load_runs(
 
 def latest_observation(engine: sa.Engine | str | None = None) -> pd.Timestamp | None:
     """The newest snapshot time: the anchor for "the last N hours" of collected data."""
-    eng = _engine(engine)
-    with eng.connect() as conn:
+    with _connection(engine) as conn:
         value = conn.execute(sa.text("SELECT max(observed_at) FROM post_snapshots")).scalar()
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
 

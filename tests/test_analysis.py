@@ -173,3 +173,69 @@ def test_importing_analysis_and_plots_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_loaders_return_typed_frames_from_postgres(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from hnlab.collector import collect_once
+
+    stats = asyncio.run(collect_once(settings))
+    url = settings.database_url
+    posts = analysis.load_posts(engine=url)
+    snaps = analysis.load_snapshots(engine=url, top_n=10)
+    runs = analysis.load_runs(engine=url)
+    assert len(posts) == stats["posts_saved"] and len(runs) == 1
+    assert snaps["rank"].tolist() == list(range(1, 11))
+    assert {
+        c: str(posts[c].dtype)
+        for c in ("hn_id", "score", "domain", "type", "is_dead", "title", "created_at")
+    } == {
+        "hn_id": "Int64",
+        "score": "Int64",
+        "domain": "category",
+        "type": "category",
+        "is_dead": "boolean",
+        "title": "string",
+        "created_at": "datetime64[us, UTC]",
+    }
+    assert str(snaps["observed_at"].dtype).endswith("UTC]")
+    assert str(runs["status"].dtype) == "category" and str(runs["posts_saved"].dtype) == "Int64"
+    since, until = analysis.window(1, engine=url)
+    assert until is not None and since == until - pd.Timedelta(hours=1)
+    assert len(analysis.load_snapshots(since, until, engine=url)) == 100
+    meta = analysis.load_metadata(settings.rocksdb)
+    assert len(meta) == len(posts) and str(meta["collected_at"].dtype).endswith("UTC]")
+    assert (analysis.reconcile(posts, meta)["state"] == "ok").all()
+
+
+WRITER = """
+import sys, time
+from datetime import datetime, UTC
+from hnlab.cache import RocksDBStore
+from hnlab.items import Post
+T = datetime(2026, 1, 1, tzinfo=UTC)
+with RocksDBStore(sys.argv[1]) as store:
+    for i in range(1, 201):
+        store.put_metadata([Post(hn_id=i, title=str(i), author=None, url=None, domain=None,
+                                 score=i, comment_count=0, created_at=T, collected_at=T,
+                                 type="story")])
+        if i == 50:
+            store.db.flush()
+            print("half", flush=True)
+        time.sleep(0.01)
+print("done", flush=True)
+"""
+
+
+def test_load_metadata_never_blocks_a_writer_in_another_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "content.rocksdb"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "half\n"
+    seen = [len(analysis.load_metadata(path)) for _ in range(3)]
+    out, _ = writer.communicate(timeout=60)
+    assert writer.returncode == 0 and out == "done\n"  # the writer was never blocked
+    assert all(50 <= n <= 200 for n in seen)
+    assert len(analysis.load_metadata(path)) == 200
