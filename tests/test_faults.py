@@ -194,7 +194,6 @@ def test_a_crash_inside_the_write_rolls_back_in_full_and_the_next_run_writes_onc
 ) -> None:
     eng = db.make_engine(own_pg.url())
     blocker = eng.connect()
-    blocker.execute(sa.text("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"))  # the write will wait
     outcome: list[BaseException | dict[str, Any]] = []
 
     def run() -> None:
@@ -203,29 +202,36 @@ def test_a_crash_inside_the_write_rolls_back_in_full_and_the_next_run_writes_onc
         except BaseException as exc:
             outcome.append(exc)
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.monotonic() + 30
-    while not q(eng, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    blocker.invalidate()
-    own_pg.restart(immediate=True)  # a crash: every open transaction is gone
-    worker.join(60)
-    assert isinstance(outcome[0], CollectionError)
-    eng.dispose()
-    assert q(eng, "SELECT count(*) FROM posts") == [(0,)]
-    assert q(eng, "SELECT count(*) FROM post_snapshots") == [(0,)]
-    assert q(eng, "SELECT status FROM collection_runs") == [("failed",)]
-    assert (
-        not own_settings.rocksdb.exists()
-        or RocksDBStore(own_settings.rocksdb, mode="read_only").open().get_stats()["total_keys"]
-        == 0
-    )
-    stats = asyncio.run(collect_once(own_settings))
-    assert stats["posts_saved"] > 0 and stats["duplicates_skipped"] == 0
-    agree(own_settings, eng)
-    eng.dispose()
+    try:
+        # The write waits on this lock; the lock is held until the crash takes both away.
+        blocker.execute(sa.text("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"))
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.monotonic() + 30
+        waiting = (
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE '%UPDATE posts AS p%'"
+        )
+        while not q(eng, waiting):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        own_pg.restart(immediate=True)  # a crash: every open transaction is gone
+        blocker.invalidate()
+        worker.join(60)
+        assert isinstance(outcome[0], CollectionError)
+        eng.dispose()
+        assert q(eng, "SELECT count(*) FROM posts") == [(0,)]
+        assert q(eng, "SELECT count(*) FROM post_snapshots") == [(0,)]
+        assert q(eng, "SELECT status FROM collection_runs") == [("failed",)]
+        if own_settings.rocksdb.exists():
+            with RocksDBStore(own_settings.rocksdb, mode="read_only") as store:
+                assert store.get_stats()["total_keys"] == 0
+        stats = asyncio.run(collect_once(own_settings))
+        assert stats["posts_saved"] > 0 and stats["duplicates_skipped"] == 0
+        agree(own_settings, eng)
+    finally:
+        blocker.close()
+        eng.dispose()
 
 
 def test_a_run_killed_while_fetching_is_closed_and_the_next_run_completes(
