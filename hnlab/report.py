@@ -74,6 +74,10 @@ def _to_html(notebook: Path, target: Path) -> None:
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
     )
+    # nbconvert warns that matplotlib's images carry no alt text; that is not the user's to fix.
+    quiet = log.getChild("nbconvert")
+    quiet.setLevel(logging.ERROR)
+    exporter.log = quiet
     node = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
     body, _ = exporter.from_notebook_node(node)
     target.write_text(body, encoding="utf-8")
