@@ -34,3 +34,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
     from hnlab.runner import settings_env as env
 
     return env(settings)
+
+
+def hnlab_process(settings: Settings, *args: str, **env: str) -> subprocess.Popen[str]:
+    """Start ``python -m hnlab`` in the background with ``settings`` as HNLAB_* variables."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
+    full.update(settings_env(settings))
+    full.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hnlab", *args],
+        cwd=REPO,
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

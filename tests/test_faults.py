@@ -2,7 +2,6 @@
 the rows, the run record, what the user sees, and that the next run recovers by itself."""
 
 import asyncio
-import os
 import shutil
 import signal
 import socket
@@ -28,7 +27,7 @@ from hnlab.errors import CollectionError
 from hnlab.simulator import Scripted, SimulatedHN
 
 from .conftest import START
-from .helpers import REPO, hnlab_cli, settings_env
+from .helpers import hnlab_cli, hnlab_process, settings_env
 
 pytestmark = pytest.mark.slow
 
@@ -239,22 +238,14 @@ def test_a_run_killed_while_fetching_is_closed_and_the_next_run_completes(
 ) -> None:
     sim.faults.latency_ms = 500
     settings = make_settings(hn_api_url=sim.base_url, concurrency=2, posts_limit=40)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
-    env.update(settings_env(settings))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hnlab", "collect"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = hnlab_process(settings, "collect")
     deadline = time.monotonic() + 30
     while q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'running'") != [(1,)]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     sim.faults.latency_ms = 0
     later = settings.with_values(run_timeout=1)  # the killed run is older than the run timeout
     time.sleep(1.1)
@@ -273,19 +264,7 @@ def test_a_run_killed_while_fetching_is_closed_and_the_next_run_completes(
 def test_two_hnlab_run_instances_collect_each_slot_once(
     sim: SimulatedHN, settings: Settings, engine: sa.Engine
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
-    env.update(settings_env(settings))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hnlab", "run", "--direct", "--cron", "* * * * *"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    procs = [hnlab_process(settings, "run", "--direct", "--cron", "* * * * *") for _ in range(2)]
     deadline = time.monotonic() + 60
     while q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'succeeded'") == [(0,)]:
         assert time.monotonic() < deadline
@@ -359,21 +338,13 @@ def test_a_kill_between_the_commit_and_the_cache_write_is_repaired_by_the_next_r
     settings = make_settings(hn_api_url=sim.base_url, posts_limit=60)
     # A cache whose next open replays a large log (~1 s): the window after the commit.
     subprocess.run([sys.executable, "-c", FILL_WAL, str(settings.rocksdb)], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
-    env.update(settings_env(settings))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hnlab", "collect"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = hnlab_process(settings, "collect")
     deadline = time.monotonic() + 60
     while q(engine, "SELECT count(*) FROM posts") == [(0,)]:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     [(saved,)] = q(engine, "SELECT count(*) FROM posts")
     assert q(engine, "SELECT status, cache_pending FROM collection_runs") == [("running", True)]
     with RocksDBStore(settings.rocksdb, mode="read_only") as store:

@@ -21,7 +21,7 @@ from hnlab.runner import execute, output_path, prune_outputs, run_direct, run_no
 from hnlab.simulator import SimulatedHN
 
 from .conftest import START
-from .helpers import REPO, settings_env
+from .helpers import REPO, hnlab_process
 
 pytestmark = pytest.mark.slow
 
@@ -150,20 +150,6 @@ def test_direct_runs_claim_the_slot_once(settings: Settings, engine: sa.Engine) 
     second = run_direct(settings, engine, slot=START, trigger="scheduled")
     assert (first.status, second.status) == ("succeeded", "skipped")
     assert [r["status"] for r in run_rows(engine)] == ["succeeded"]
-
-
-def hnlab_process(settings: Settings, *args: str, **env: str) -> subprocess.Popen[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
-    full.update(settings_env(settings))
-    full.update(env)
-    return subprocess.Popen(
-        [sys.executable, "-m", "hnlab", *args],
-        cwd=REPO,
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_two_run_once_processes_make_one_collection(settings: Settings, engine: sa.Engine) -> None:
