@@ -116,9 +116,10 @@ class HourlyPostsCollectorJob:
             if run_id is None:
                 run_id = await repo.start_run(trigger or self.trigger, started, slot=slot)
             await repo.close_stale_runs(started - self.stale_after, started)
-        except DatabaseError as exc:
-            log.error("collection not started: %s", exc)
-            raise CollectionError(f"collection not started: {exc}") from None
+        except (DatabaseError, SQLAlchemyError) as exc:
+            reason = connection_error(repo.engine, exc) if isinstance(exc, SQLAlchemyError) else exc
+            log.error("collection not started: %s", reason)
+            raise CollectionError(f"collection not started: {reason}") from None
         try:
             stats = await self.collect_top_posts(run_id=run_id, started=started)
         except (HnlabError, SQLAlchemyError) as exc:
