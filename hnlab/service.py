@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from hnlab import records
 from hnlab.config import Settings
 from hnlab.db import engine
-from hnlab.runner import RunOutcome, run_direct, run_notebook
+from hnlab.errors import ConfigError
+from hnlab.runner import RunOutcome, default_notebook, run_direct, run_notebook
 from hnlab.scheduler import JobScheduler, cron_trigger, latest_fire
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ class RunnerService:
         self.mode = mode
         self.clock = clock or (lambda: datetime.now(UTC))
         self.trigger = cron_trigger(settings.cron, settings.label("cron"))
+        notebook = default_notebook(settings)
+        if mode == "notebook" and not notebook.is_file():
+            raise ConfigError(
+                f"{settings.label('notebook')} names no notebook: {str(notebook)!r}; "
+                "point it at collect.ipynb or run with --direct"
+            )
         settings.ensure_dirs()
         self.engine = engine(settings)
         self.runner_id = f"{records.host_name()}:{os.getpid()}"
