@@ -163,6 +163,21 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+def make_dir(path: Path, label: str) -> None:
+    """Create ``path`` (and parents) or raise one ConfigError line naming ``label`` and the fix."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{label} {str(path)!r} cannot be created ({exc.strerror}); "
+            "point it at a writable directory"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{label} {str(path)!r} is not writable; point it at a writable directory"
+        )
+
+
 def env_name(field_name: str) -> str:
     """The environment variable behind a settings field."""
     return f"HNLAB_{field_name.upper()}"
@@ -288,18 +303,7 @@ class Settings:
             ("runs_dir", self.runs),
             ("rocksdb_path", self.rocksdb.parent),
         ):
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(
-                    f"{self.label(name)} directory {str(path)!r} cannot be created "
-                    f"({exc.strerror}); point it at a writable directory"
-                ) from None
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise ConfigError(
-                    f"{self.label(name)} directory {str(path)!r} is not writable; "
-                    "point it at a writable directory"
-                )
+            make_dir(path, f"{self.label(name)} directory")
 
     def as_dict(self) -> dict[str, Any]:
         """Settings as plain values, the database password masked."""

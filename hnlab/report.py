@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hnlab.config import Settings
+from hnlab.config import Settings, make_dir
 from hnlab.errors import HnlabError
 from hnlab.runner import REPO_NOTEBOOK, execute
 
@@ -42,13 +42,7 @@ def build_reports(
 ) -> tuple[Path, list[Report]]:
     """Execute each analysis notebook, write ``<name>.html`` and ``index.html``."""
     notebooks_dir = notebooks_dir or REPO_NOTEBOOK.parent
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HnlabError(
-            f"--out directory {str(out_dir)!r} cannot be created "
-            f"({exc.strerror}); choose a writable one"
-        ) from None
+    make_dir(out_dir, "--out directory")
     reports = []
     for name in ANALYSIS_NOTEBOOKS:
         source = notebooks_dir / f"{name}.ipynb"
