@@ -9,6 +9,7 @@ RocksDB is opened for the run only, and written only after PostgreSQL commits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -106,22 +107,23 @@ class HourlyPostsCollectorJob:
         With ``run_id`` the run continues a record a runner already created (one
         record per run, notebook or not). Raises CollectionError when the run
         fails as a whole (topstories or PostgreSQL unreachable); it is recorded
-        as failed first whenever PostgreSQL can be reached.
+        as failed first whenever PostgreSQL can be reached. The run record is
+        written while the list and its items load.
         """
         started = self.clock()
         repo = self.post_repository
         if isinstance(slot, str):
             slot = datetime.fromisoformat(slot)
+        t0 = time.perf_counter()
+        fetching = asyncio.create_task(self._fetch())
         try:
-            if run_id is None:
-                run_id = await repo.start_run(trigger or self.trigger, started, slot=slot)
-            await repo.close_stale_runs(started - self.stale_after, started)
-        except (DatabaseError, SQLAlchemyError) as exc:
-            reason = connection_error(repo.engine, exc) if isinstance(exc, SQLAlchemyError) else exc
-            log.error("collection not started: %s", reason)
-            raise CollectionError(f"collection not started: {reason}") from None
+            run_id, pending = await self._begin(run_id, trigger or self.trigger, started, slot)
+        except BaseException:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+            raise
         try:
-            stats = await self.collect_top_posts(run_id=run_id, started=started)
+            stats = await self._complete(run_id, started, t0, fetching, pending)
         except (HnlabError, SQLAlchemyError) as exc:
             if isinstance(exc, SQLAlchemyError):  # a statement failed: PostgreSQL went away
                 exc = connection_error(repo.engine, exc)
@@ -150,52 +152,17 @@ class HourlyPostsCollectorJob:
     ) -> dict[str, Any]:
         """Fetch, snapshot, filter, save and cache; return the statistics.
 
-        Without ``run_id`` a run record is created first (snapshots need one).
+        Without ``run_id`` this is ``run_collection()``: the run gets its own
+        record, closed as succeeded or failed. With ``run_id`` the work is done
+        for that open record, which the caller closes.
         """
+        if run_id is None:
+            return await self.run_collection()
         started = started or self.clock()
         t0 = time.perf_counter()
-        if run_id is None:
-            run_id = await self.post_repository.start_run(self.trigger, started)
-        self._statistics = stats = self._empty_statistics()
-        stats["run_id"] = run_id
-        stats["last_run"] = started.isoformat()
-
-        fetched = await self._fetch()
-        t_fetched = time.perf_counter()
-        kept = [p for p in fetched.posts if p.score >= self.score_threshold]
-        written = await self.post_repository.record_observations(
-            run_id,
-            self.story_list,
-            fetched.observations,
-            kept,
-            fetched.posts,
-            started,
-        )
-        inserted = set(written.inserted)
-        new_posts = [p for p in kept if p.hn_id in inserted]
-
-        stats.update(
-            items_requested=len(fetched.ids),
-            posts_fetched=len(kept),
-            posts_saved=len(new_posts),
-            duplicates_skipped=len(kept) - len(new_posts),
-            below_threshold=len(fetched.posts) - len(kept),
-            unavailable=fetched.unavailable,
-            errors=fetched.errors,
-            snapshots=written.snapshots,
-        )
-        if fetched.error_samples:
-            stats["error_samples"] = fetched.error_samples
-        t_written = time.perf_counter()
-        stats.update(await self._cache_new_posts(run_id, new_posts))
-        t_done = time.perf_counter()
-        stats.update(
-            fetch_s=round(t_fetched - t0, 3),
-            write_s=round(t_written - t_fetched, 3),
-            cache_s=round(t_done - t_written, 3),
-            duration_s=round(t_done - t0, 3),
-        )
-        return stats
+        pending = [r for r in await self.post_repository.runs_needing_cache() if r != run_id]
+        fetching = asyncio.create_task(self._fetch())
+        return await self._complete(run_id, started, t0, fetching, pending)
 
     async def _fetch_top_stories(self) -> list[dict[str, Any]]:
         """Fetch the list and its items; return the stories at or above the threshold."""
@@ -238,6 +205,72 @@ class HourlyPostsCollectorJob:
         stats["last_run"] = None
         return stats
 
+    async def _begin(
+        self, run_id: int | None, trigger: str, started: datetime, slot: datetime | None
+    ) -> tuple[int, list[int]]:
+        """Open (or adopt) the run record, close stale ones, and list runs owing cache entries."""
+        repo = self.post_repository
+        try:
+            if run_id is None:
+                run_id = await repo.start_run(trigger, started, slot=slot)
+            await repo.close_stale_runs(started - self.stale_after, started)
+            pending = [r for r in await repo.runs_needing_cache() if r != run_id]
+        except (DatabaseError, SQLAlchemyError) as exc:
+            reason = connection_error(repo.engine, exc) if isinstance(exc, SQLAlchemyError) else exc
+            log.error("collection not started: %s", reason)
+            raise CollectionError(f"collection not started: {reason}") from None
+        return run_id, pending
+
+    async def _complete(
+        self,
+        run_id: int,
+        started: datetime,
+        t0: float,
+        fetching: asyncio.Task[_Fetched],
+        pending: list[int],
+    ) -> dict[str, Any]:
+        """Snapshot, filter, save and cache what ``fetching`` brings; return the statistics."""
+        self._statistics = stats = self._empty_statistics()
+        stats["run_id"] = run_id
+        stats["last_run"] = started.isoformat()
+
+        fetched = await fetching
+        t_fetched = time.perf_counter()
+        kept = [p for p in fetched.posts if p.score >= self.score_threshold]
+        written = await self.post_repository.record_observations(
+            run_id,
+            self.story_list,
+            fetched.observations,
+            kept,
+            fetched.posts,
+            started,
+        )
+        inserted = set(written.inserted)
+        new_posts = [p for p in kept if p.hn_id in inserted]
+
+        stats.update(
+            items_requested=len(fetched.ids),
+            posts_fetched=len(kept),
+            posts_saved=len(new_posts),
+            duplicates_skipped=len(kept) - len(new_posts),
+            below_threshold=len(fetched.posts) - len(kept),
+            unavailable=fetched.unavailable,
+            errors=fetched.errors,
+            snapshots=written.snapshots,
+        )
+        if fetched.error_samples:
+            stats["error_samples"] = fetched.error_samples
+        t_written = time.perf_counter()
+        stats.update(await self._cache_new_posts(run_id, new_posts, pending))
+        t_done = time.perf_counter()
+        stats.update(
+            fetch_s=round(t_fetched - t0, 3),
+            write_s=round(t_written - t_fetched, 3),
+            cache_s=round(t_done - t_written, 3),
+            duration_s=round(t_done - t0, 3),
+        )
+        return stats
+
     async def _fetch(self) -> _Fetched:
         fetched = _Fetched()
         async with self.hn_client as hn:
@@ -269,7 +302,9 @@ class HourlyPostsCollectorJob:
                 fetched.observations.append(Observation(result.id, rank, None, None))
         return fetched
 
-    async def _cache_new_posts(self, run_id: int, new_posts: list[Post]) -> dict[str, Any]:
+    async def _cache_new_posts(
+        self, run_id: int, new_posts: list[Post], pending: list[int]
+    ) -> dict[str, Any]:
         """Write new posts, then any a crashed or locked run left out; clear the flags."""
         repo = self.post_repository
         already_open = self.rocksdb_store.is_open
@@ -282,7 +317,6 @@ class HourlyPostsCollectorJob:
             return {"posts_cached": 0, "cache_error": str(exc)}
         try:
             cached = store.put_metadata(new_posts)
-            pending = [r for r in await repo.runs_needing_cache() if r != run_id]
             reconciled = 0
             if pending:
                 stored = await repo.posts_by_hn_ids()

@@ -155,7 +155,10 @@ class WriteResult:
 
 
 # Bulk statements bind one array per column (unnest): one statement and a handful of
-# parameters whatever the row count, so 500 rows compile and bind as fast as 5.
+# parameters whatever the row count, so 500 rows compile and bind as fast as 5. They are
+# psycopg SQL run with exec_driver_sql, because psycopg's %(name)b placeholders send the
+# arrays in binary: its text format quotes every element with a regex, which made the
+# 500-post insert 11 ms of client CPU instead of 5 ms. (Our engines are always psycopg.)
 _POST_ARRAYS = {
     "id": "uuid",
     "hn_id": "integer",
@@ -171,17 +174,26 @@ _POST_ARRAYS = {
     "is_dead": "boolean",
     "last_seen_at": "timestamptz",
 }
-_INSERT_POSTS = sa.text(
+_INSERT_POSTS = (
     f"INSERT INTO posts ({', '.join(_POST_ARRAYS)}) "
     "SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _POST_ARRAYS.items())
+    + ", ".join(f"%({name})b::{kind}[]" for name, kind in _POST_ARRAYS.items())
     + ") ON CONFLICT (hn_id) DO NOTHING RETURNING hn_id"
 )
-_INSERT_SNAPSHOTS = sa.text(
+_REFRESH_POSTS = """
+    UPDATE posts AS p
+       SET score = v.score, comment_count = v.comment_count,
+           is_dead = v.is_dead, last_seen_at = %(seen_at)s
+      FROM unnest(%(ids)b::integer[], %(scores)b::integer[],
+                  %(comments)b::integer[], %(dead)b::boolean[])
+           AS v(hn_id, score, comment_count, is_dead)
+     WHERE p.hn_id = v.hn_id AND p.last_seen_at <= %(seen_at)s
+"""
+_INSERT_SNAPSHOTS = (
     "INSERT INTO post_snapshots (run_id, list, observed_at, hn_id, rank, score, comment_count) "
-    "SELECT :run_id, :list, :observed_at, v.* FROM unnest("
-    "CAST(:hn_ids AS integer[]), CAST(:ranks AS smallint[]), CAST(:scores AS integer[]), "
-    "CAST(:comments AS integer[])) AS v "
+    "SELECT %(run_id)s, %(list)s, %(observed_at)s, v.* FROM unnest("
+    "%(hn_ids)b::integer[], %(ranks)b::smallint[], %(scores)b::integer[], "
+    "%(comments)b::integer[]) AS v "
     "ON CONFLICT ON CONSTRAINT uq_post_snapshots_run_list_item DO NOTHING"
 )
 
@@ -267,25 +279,14 @@ class PostRepository:
             return []
         rows = [p.to_row() for p in new_posts]
         params = {name: [r[name] for r in rows] for name in _POST_ARRAYS}
-        result = await conn.execute(_INSERT_POSTS, params)
+        result = await conn.exec_driver_sql(_INSERT_POSTS, params)
         return list(result.scalars())
 
     async def _refresh(self, conn: Any, seen: Sequence[Post], seen_at: datetime) -> int:
         if not seen:
             return 0
-        stmt = sa.text(
-            """
-            UPDATE posts AS p
-               SET score = v.score, comment_count = v.comment_count,
-                   is_dead = v.is_dead, last_seen_at = :seen_at
-              FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS integer[]),
-                          CAST(:comments AS integer[]), CAST(:dead AS boolean[]))
-                   AS v(hn_id, score, comment_count, is_dead)
-             WHERE p.hn_id = v.hn_id AND p.last_seen_at <= :seen_at
-            """
-        )
-        res = await conn.execute(
-            stmt,
+        res = await conn.exec_driver_sql(
+            _REFRESH_POSTS,
             {
                 "ids": [p.hn_id for p in seen],
                 "scores": [p.score for p in seen],
@@ -306,7 +307,7 @@ class PostRepository:
     ) -> int:
         if not observations:
             return 0
-        result = await conn.execute(
+        result = await conn.exec_driver_sql(
             _INSERT_SNAPSHOTS,
             {
                 "run_id": run_id,

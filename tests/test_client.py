@@ -1,4 +1,6 @@
 import asyncio
+import gzip
+import json
 import socket
 import time
 from typing import Any
@@ -6,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+import hnlab
 from hnlab.client import HNClient, ItemResult
 from hnlab.errors import FetchError, HnlabError
 from hnlab.simulator import Scripted, SimulatedHN
@@ -159,6 +162,45 @@ def test_a_handed_transport_is_used_and_4xx_is_not_retried() -> None:
 
     assert run(go()) == ItemResult(1, None, "item/1.json: HTTP 404")
     assert calls == ["/v0/item/1.json"]
+
+
+def test_requests_ask_for_json_and_compressed_bodies_are_decoded() -> None:
+    seen: list[httpx.Headers] = []
+    item = {"id": 7, "type": "story", "title": "Zipped &amp; fine", "time": 1}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        body = gzip.compress(json.dumps(item).encode())
+        return httpx.Response(200, content=body, headers={"Content-Encoding": "gzip"})
+
+    async def go() -> dict[str, Any] | None:
+        async with HNClient("http://hn.test/v0", transport=httpx.MockTransport(handler)) as hn:
+            return await hn.item(7)
+
+    assert run(go()) == item
+    assert seen[0]["accept"] == "application/json"
+    assert "gzip" in seen[0]["accept-encoding"]
+    assert seen[0]["user-agent"] == f"hnlab/{hnlab.__version__}"
+
+
+def test_a_handed_client_is_used_with_retries_and_left_open(sim: SimulatedHN) -> None:
+    sim.script("item/8.json", 503)
+    sim.serve_items({8: {"id": 8}})
+    sent: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    async def go() -> tuple[ItemResult, bool]:
+        async with httpx.AsyncClient(event_hooks={"request": [hook]}) as client:
+            async with HNClient(sim.base_url, client=client, **FAST) as hn:
+                result = (await hn.items([8]))[0]
+            return result, client.is_closed
+
+    result, closed = run(go())
+    assert result == ItemResult(8, {"id": 8})
+    assert sent == ["/v0/item/8.json", "/v0/item/8.json"]  # the 503, then the retry
+    assert closed is False  # HNClient closes only what it opened
 
 
 def test_a_closed_client_refuses_reuse_but_sessions_can_repeat(sim: SimulatedHN) -> None:
