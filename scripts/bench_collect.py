@@ -28,6 +28,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -59,13 +60,28 @@ def start_simulator(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
-async def hnlab_collection(settings: Settings) -> float:
+async def hnlab_collection(settings: Settings) -> tuple[float, dict[str, Any]]:
     async with HourlyPostsCollectorJob.from_settings(settings, trigger="manual") as job:
         t0 = time.perf_counter()
         stats = await job.run_collection()
         took = time.perf_counter() - t0
-    assert stats["items_requested"] == 500, stats
-    return took
+    assert stats["items_requested"] == 500 and stats["errors"] == 0, stats
+    return took, stats
+
+
+async def bare_aiohttp(base: str, limit: int) -> float:
+    """The least client work this stand-in allows: one pooled session, bodies read, not parsed."""
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit)) as s:
+        async with s.get(f"{base}/topstories.json") as r:
+            ids = json.loads(await r.read())
+
+        async def one(i: int) -> bytes:
+            async with s.get(f"{base}/item/{i}.json") as r:
+                return await r.read()
+
+        await asyncio.gather(*(one(i) for i in ids[:500]))
+    return time.perf_counter() - t0
 
 
 async def haxor_gather(base: str) -> float:
@@ -116,6 +132,15 @@ def sequential(base: str, count: int) -> float:
     return (time.perf_counter() - t0) * 501 / (count + 1)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def simulator_throughput(base: str, n: int = 3000) -> float:
     t0 = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as s:
@@ -158,27 +183,44 @@ def main() -> None:
         from hnlab.db import engine
 
         eng = engine(settings)
-        a_times, c_times, u_times = [], [], []
+        a_times, c_times, u_times, f_times = [], [], [], []
+        phases: dict[str, list[float]] = {"fetch_s": [], "write_s": [], "cache_s": []}
         for _ in range(args.repeat):
             with eng.begin() as conn:
                 conn.execute(sa.text("TRUNCATE posts, post_snapshots, collection_runs"))
-            a_times.append(asyncio.run(hnlab_collection(settings)))
+            took, stats = asyncio.run(hnlab_collection(settings))
+            a_times.append(took)
+            for key, values in phases.items():
+                values.append(stats[key])
             c_times.append(asyncio.run(haxor_gather(base)))
             u_times.append(asyncio.run(unbounded_gather(base)))
+            f_times.append(asyncio.run(bare_aiohttp(base, args.concurrency)))
         eng.dispose()
         d = sequential(base, args.sequential_count)
+        cpu_before = cpu_seconds(fast_proc.pid)
         rps = asyncio.run(simulator_throughput(fast_base))
+        cpu_after = cpu_seconds(fast_proc.pid)
+        server_rps = (
+            3000 / (cpu_after - cpu_before)
+            if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before
+            else None
+        )
     finally:
         for proc in (sim_proc, fast_proc):
             proc.communicate("\n", timeout=30)
 
-    a, c, u = (statistics.median(t) for t in (a_times, c_times, u_times))
+    a, c, u, f = (statistics.median(t) for t in (a_times, c_times, u_times, f_times))
+    split = {key: statistics.median(values) for key, values in phases.items()}
     b = (math.ceil(500 / args.concurrency) + 1) * latency
     rows = [
         ("(a) hnlab collection, 500 stories (fetch+PostgreSQL+RocksDB)", a),
+        ("      its fetch phase (list, items, parsing)", split["fetch_s"]),
+        ("      its PostgreSQL write (one transaction)", split["write_s"]),
+        ("      its RocksDB write and run bookkeeping", split["cache_s"]),
         (f"(b) latency limit at {args.concurrency} in flight", b),
         ("(c) haxor: aiohttp gather, default pool of 100 connections", c),
         ("    for reference: the same gather with no connection limit", u),
+        (f"    for reference: bare aiohttp, {args.concurrency} connections, bodies unparsed", f),
         (f"(d) sequential httpx (measured on {args.sequential_count}, scaled to 501)", d),
     ]
     print(
@@ -187,7 +229,9 @@ def main() -> None:
     )
     for label, seconds in rows:
         print(f"  {label:<66} {seconds:8.3f} s")
-    print(f"  simulator throughput (no latency): {rps:,.0f} requests/s")
+    print(f"  simulator throughput (no latency, one aiohttp client): {rps:,.0f} requests/s")
+    if server_rps is not None:
+        print(f"  simulator's own capacity (requests per CPU-second): {server_rps:,.0f}")
     print(
         json.dumps(
             {
@@ -195,11 +239,14 @@ def main() -> None:
                 "b_latency_limit_s": round(b, 3),
                 "c_haxor_gather_s": round(c, 3),
                 "unbounded_gather_s": round(u, 3),
+                "bare_aiohttp_s": round(f, 3),
+                "a_phases_s": {key: round(value, 3) for key, value in split.items()},
                 "d_sequential_s": round(d, 3),
                 "a_over_b": round(a / b, 3),
                 "a_over_c": round(a / c, 3),
                 "a_runs_s": [round(x, 3) for x in a_times],
                 "simulator_rps": round(rps),
+                "simulator_rps_per_cpu_s": round(server_rps) if server_rps else None,
                 "latency_ms": args.latency_ms,
                 "concurrency": args.concurrency,
                 "database": "HNLAB_DATABASE_URL"
