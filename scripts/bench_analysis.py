@@ -19,10 +19,10 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch_db import scratch_database
 
 from hnlab import analysis, db
 from hnlab.config import Settings
@@ -56,11 +56,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="hnlab-bench-analysis-"))
     root.chmod(0o755)
     settings = Settings.from_env(overrides={"data_dir": root})
-    server_url = db.database_url(settings)
-    name = f"hnlab_bench_{uuid.uuid4().hex[:8]}"
-    with db.make_engine(server_url, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with scratch_database(settings, "hnlab_bench_analysis") as url:
+        run(url, args)
+
+
+def run(url: str, args: argparse.Namespace) -> None:
     eng = db.make_engine(url)
     try:
         db.upgrade(eng)
@@ -110,8 +110,6 @@ def main() -> None:
         )
     finally:
         eng.dispose()
-        with db.make_engine(server_url, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

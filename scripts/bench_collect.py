@@ -11,7 +11,8 @@ The simulator runs in its own process so it does not share the GIL with the clie
 
     python scripts/bench_collect.py [--latency-ms 100] [--concurrency 100] [--repeat 5]
 
-PostgreSQL: HNLAB_DATABASE_URL if set, else an embedded server in a temporary directory.
+PostgreSQL: a scratch database, dropped at the end, on HNLAB_DATABASE_URL's server if set,
+else on an embedded server in a temporary directory.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from typing import Any
 import aiohttp
 import httpx
 import sqlalchemy as sa
+from scratch_db import scratch_database
 
 from hnlab.cache import RocksDBStore
 from hnlab.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
+from hnlab.db import engine
 
 SERVE = """
 import sys, time
@@ -153,6 +156,32 @@ async def simulator_throughput(base: str, n: int = 3000) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def measure(
+    settings: Settings, base: str, args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Time (a), (c) and the references, interleaved, ``args.repeat`` times."""
+    # Every run starts from empty PostgreSQL tables (500 new posts: the heaviest write)
+    # and an existing RocksDB store, as every hourly run but the very first one does.
+    RocksDBStore(settings.rocksdb).open().close()
+    eng = engine(settings)
+    times: dict[str, list[float]] = {"a": [], "c": [], "unbounded": [], "bare": []}
+    phases: dict[str, list[float]] = {"fetch_s": [], "write_s": [], "cache_s": []}
+    try:
+        for _ in range(args.repeat):
+            with eng.begin() as conn:
+                conn.execute(sa.text("TRUNCATE posts, post_snapshots, collection_runs"))
+            took, stats = asyncio.run(hnlab_collection(settings))
+            times["a"].append(took)
+            for key, values in phases.items():
+                values.append(stats[key])
+            times["c"].append(asyncio.run(haxor_gather(base)))
+            times["unbounded"].append(asyncio.run(unbounded_gather(base)))
+            times["bare"].append(asyncio.run(bare_aiohttp(base, args.concurrency)))
+    finally:
+        eng.dispose()
+    return times, phases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=100.0)
@@ -177,25 +206,8 @@ def main() -> None:
                 "rocksdb_path": workdir / "cache.rocksdb",
             }
         )
-        # Every run starts from empty PostgreSQL tables (500 new posts: the heaviest write)
-        # and an existing RocksDB store, as every hourly run but the very first one does.
-        RocksDBStore(settings.rocksdb).open().close()
-        from hnlab.db import engine
-
-        eng = engine(settings)
-        a_times, c_times, u_times, f_times = [], [], [], []
-        phases: dict[str, list[float]] = {"fetch_s": [], "write_s": [], "cache_s": []}
-        for _ in range(args.repeat):
-            with eng.begin() as conn:
-                conn.execute(sa.text("TRUNCATE posts, post_snapshots, collection_runs"))
-            took, stats = asyncio.run(hnlab_collection(settings))
-            a_times.append(took)
-            for key, values in phases.items():
-                values.append(stats[key])
-            c_times.append(asyncio.run(haxor_gather(base)))
-            u_times.append(asyncio.run(unbounded_gather(base)))
-            f_times.append(asyncio.run(bare_aiohttp(base, args.concurrency)))
-        eng.dispose()
+        with scratch_database(settings) as url:
+            times, phases = measure(settings.with_values(database_url=url), base, args)
         d = sequential(base, args.sequential_count)
         cpu_before = cpu_seconds(fast_proc.pid)
         rps = asyncio.run(simulator_throughput(fast_base))
@@ -209,7 +221,7 @@ def main() -> None:
         for proc in (sim_proc, fast_proc):
             proc.communicate("\n", timeout=30)
 
-    a, c, u, f = (statistics.median(t) for t in (a_times, c_times, u_times, f_times))
+    a, c, u, f = (statistics.median(times[key]) for key in ("a", "c", "unbounded", "bare"))
     split = {key: statistics.median(values) for key, values in phases.items()}
     b = (math.ceil(500 / args.concurrency) + 1) * latency
     rows = [
@@ -244,7 +256,7 @@ def main() -> None:
                 "d_sequential_s": round(d, 3),
                 "a_over_b": round(a / b, 3),
                 "a_over_c": round(a / c, 3),
-                "a_runs_s": [round(x, 3) for x in a_times],
+                "a_runs_s": [round(x, 3) for x in times["a"]],
                 "simulator_rps": round(rps),
                 "simulator_rps_per_cpu_s": round(server_rps) if server_rps else None,
                 "latency_ms": args.latency_ms,
