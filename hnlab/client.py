@@ -18,12 +18,14 @@ exponential backoff and jitter, honouring ``Retry-After``, for at most
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import gc
 import json
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -95,6 +97,27 @@ def _describe(exc: httpx.TransportError) -> str:
         return f"timed out ({type(exc).__name__})"
     detail = str(cause or exc).splitlines()[0] if str(cause or exc) else type(exc).__name__
     return f"connection failed ({detail})"
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Keep the cyclic GC from rescanning, during a batch, the objects that existed before it.
+
+    Each request allocates enough containers to trigger a young collection every few
+    requests, and the older generations' collections walk every module loaded in the
+    process (~110 k objects with SQLAlchemy and pandas): ~45 us per request, a quarter
+    of the client's CPU. ``gc.freeze()`` parks the existing objects (objects made during
+    the batch are collected as usual) and ``gc.unfreeze()`` hands them back; both are
+    O(1). Skipped when the GC is off or someone else has frozen objects.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @functools.cache
@@ -230,7 +253,8 @@ class HNClient:
 
     async def items(self, ids: Sequence[int]) -> list[ItemResult]:
         """Fetch ``ids`` concurrently, in their order; failures are per item, never raised."""
-        return list(await asyncio.gather(*(self._item_result(i) for i in ids)))
+        with _older_objects_frozen():
+            return list(await asyncio.gather(*(self._item_result(i) for i in ids)))
 
     async def max_item(self) -> int:
         """The newest item id."""

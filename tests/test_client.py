@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import gzip
 import json
 import socket
@@ -201,6 +202,25 @@ def test_a_handed_client_is_used_with_retries_and_left_open(sim: SimulatedHN) ->
     assert result == ItemResult(8, {"id": 8})
     assert sent == ["/v0/item/8.json", "/v0/item/8.json"]  # the 503, then the retry
     assert closed is False  # HNClient closes only what it opened
+
+
+def test_a_batch_leaves_the_garbage_collector_as_it_found_it(sim: SimulatedHN) -> None:
+    ids = sim.story_ids("top")[:20]
+
+    async def go() -> tuple[int, bool]:
+        async with HNClient(sim.base_url) as hn:
+            await hn.items(ids)
+            after_own_freeze = gc.get_freeze_count()
+            gc.freeze()  # someone else's frozen objects stay frozen
+            try:
+                await hn.items(ids)
+                return after_own_freeze, gc.get_freeze_count() > 0
+            finally:
+                gc.unfreeze()
+
+    assert gc.get_freeze_count() == 0
+    assert run(go()) == (0, True)
+    assert gc.isenabled()
 
 
 def test_a_closed_client_refuses_reuse_but_sessions_can_repeat(sim: SimulatedHN) -> None:
