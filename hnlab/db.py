@@ -46,18 +46,33 @@ def database_url(settings: Settings) -> str:
     return embedded.attach(settings.postgres_dir).url()
 
 
-def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """A sync engine (psycopg 3) that pre-pings pooled connections."""
-    url = normalize_database_url(url)
+CONNECT_TIMEOUT_S = 10
+"""How long a new connection may take unless the URL sets ``connect_timeout``.
+
+libpq's default is to wait forever: a server that accepts TCP but never answers (a hung
+host, a half-open firewall) would hang the hourly runner and every fire after it.
+"""
+
+
+def _engine_kwargs(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    if "connect_timeout" not in sa.make_url(url).query:
+        connect_args = dict(kwargs.get("connect_args", {}))
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        kwargs["connect_args"] = connect_args
+    return kwargs
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """A sync engine (psycopg 3) that pre-pings pooled connections and bounds connecting."""
+    url = normalize_database_url(url)
+    return sa.create_engine(url, **_engine_kwargs(url, kwargs))
 
 
 def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine (psycopg 3) that pre-pings pooled connections."""
+    """An async engine (psycopg 3) that pre-pings pooled connections and bounds connecting."""
     url = normalize_database_url(url)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(url, **_engine_kwargs(url, kwargs))
 
 
 def engine(settings: Settings | None = None, *, migrate: bool = True) -> sa.Engine:

@@ -20,8 +20,10 @@ import sqlalchemy as sa
 
 from hnlab import db
 from hnlab.cache import RocksDBStore
-from hnlab.collector import collect_once, collector_from_settings
+from hnlab.client import HNClient
+from hnlab.collector import HourlyPostsCollectorJob, collect_once, collector_from_settings
 from hnlab.config import Settings
+from hnlab.db import PostRepository
 from hnlab.embedded import EmbeddedPostgres
 from hnlab.errors import CollectionError
 from hnlab.simulator import Scripted, SimulatedHN
@@ -116,6 +118,44 @@ def test_a_connect_timeout_fails_the_run_within_its_deadline_with_a_clear_error(
     assert time.monotonic() - t0 < 3
     [(status, error)] = q(engine, "SELECT status, error FROM collection_runs")
     assert status == "failed" and "ConnectTimeout" in error
+
+
+def test_a_postgresql_that_never_answers_fails_after_the_connect_timeout(
+    unaccepting_port: int, sim: SimulatedHN, tmp_path: Path
+) -> None:
+    """libpq would wait forever; hnlab bounds connecting unless the URL sets connect_timeout."""
+    url = f"postgresql://postgres@127.0.0.1:{unaccepting_port}/hnlab"
+    env = {"HNLAB_DATABASE_URL": url, "HNLAB_DATA_DIR": str(tmp_path / "data")}
+    cli: list[subprocess.CompletedProcess[str]] = []
+    worker = threading.Thread(target=lambda: cli.append(hnlab_cli("db", "status", env=env)))
+    t0 = time.monotonic()
+    worker.start()
+
+    async def collect() -> None:
+        eng = db.make_async_engine(url)
+        job = HourlyPostsCollectorJob(
+            PostRepository(eng), RocksDBStore(tmp_path / "c.rocksdb"), HNClient(sim.base_url)
+        )
+        try:
+            await job.run_collection()
+        finally:
+            await eng.dispose()
+
+    with pytest.raises(CollectionError) as failed:
+        asyncio.run(collect())
+    took = time.monotonic() - t0
+    worker.join(60)
+
+    reason = (
+        f"cannot reach PostgreSQL at postgresql+psycopg://postgres@127.0.0.1:{unaccepting_port}"
+        "/hnlab: connection timeout expired; start the server or fix HNLAB_DATABASE_URL"
+    )
+    assert str(failed.value) == f"collection not started: {reason}"
+    assert db.CONNECT_TIMEOUT_S - 1 < took < db.CONNECT_TIMEOUT_S + 10
+    assert not (tmp_path / "c.rocksdb").exists()
+    [result] = cli
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {reason}\n"
 
 
 # -- a PostgreSQL of our own, to stop and restart ------------------------------------------
