@@ -14,16 +14,19 @@ its own event loop there, so the scheduler's loop never stalls.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.events import (
     EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     JobEvent,
@@ -73,6 +76,19 @@ def latest_fire(trigger: BaseTrigger, now: datetime, lookback: timedelta) -> dat
     return last.astimezone(UTC) if last else None
 
 
+_UNRECORDED_MAX = 1000
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A skipped or failed fire, as ``records.record_event`` writes it."""
+
+    slot: datetime | None
+    status: str
+    error: str
+    at: datetime
+
+
 class JobScheduler:
     """The hourly collection on an ``AsyncIOScheduler``, with the seed's methods."""
 
@@ -93,8 +109,12 @@ class JobScheduler:
         self.hourly_collector: HourlyPostsCollectorJob | None = None
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(
-            self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR
+            self._on_event,
+            EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED,
         )
+        # Fires that could not be recorded (PostgreSQL unreachable), oldest first; written
+        # as soon as PostgreSQL answers again, so every hour leaves a row.
+        self._unrecorded: collections.deque[_Event] = collections.deque(maxlen=_UNRECORDED_MAX)
         self._active = 0
         self._idle = threading.Condition()
         self._stopping = False
@@ -280,6 +300,10 @@ class JobScheduler:
         return body
 
     def _on_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_EXECUTED:
+            if event.job_id == HOURLY_JOB_ID and self.engine is not None:
+                self._record_unrecorded()  # this run reached PostgreSQL: so can the backlog
+            return
         if event.job_id != HOURLY_JOB_ID or self.engine is None:
             log.warning("job %s: event %s", event.job_id, event.code)
             return
@@ -301,12 +325,32 @@ class JobScheduler:
             exc = event.exception if isinstance(event, JobExecutionEvent) else None
             status, reason = "failed", f"job raised {type(exc).__name__}: {exc}"
         log.warning("slot %s %s: %s", slot, status, reason)
-        try:
-            records.record_event(
-                self.engine, slot=slot, status=status, error=reason, at=self.clock()
-            )
-        except Exception as exc:
-            log.error("could not record %s for slot %s: %s", status, slot, exc)
+        self._unrecorded.append(_Event(slot, status, reason, self.clock()))
+        self._record_unrecorded()
+
+    def _record_unrecorded(self) -> None:
+        """Write the backlog of fire records, oldest first; keep what PostgreSQL refuses."""
+        assert self.engine is not None
+        while self._unrecorded:
+            event = self._unrecorded[0]
+            try:
+                records.record_event(
+                    self.engine,
+                    slot=event.slot,
+                    status=event.status,
+                    error=event.error,
+                    at=event.at,
+                )
+            except Exception as exc:
+                log.error(
+                    "could not record %s for slot %s (kept, %s waiting): %s",
+                    event.status,
+                    event.slot,
+                    len(self._unrecorded),
+                    str(exc).splitlines()[0],
+                )
+                return
+            self._unrecorded.popleft()
 
 
 async def run_slot_direct(

@@ -11,14 +11,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.triggers.interval import IntervalTrigger
 
-from hnlab import db
+from hnlab import JobScheduler, db, records
 from hnlab.cache import RocksDBStore
 from hnlab.client import HNClient
 from hnlab.collector import HourlyPostsCollectorJob, collect_once, collector_from_settings
@@ -299,6 +300,52 @@ def test_a_run_killed_while_fetching_is_closed_and_the_next_run_completes(
     )
     assert runs == [("failed", True), ("succeeded", False)]
     agree(settings, engine)
+
+
+def test_fires_that_cannot_reach_postgresql_are_recorded_once_it_is_back(
+    own_pg: EmbeddedPostgres,
+) -> None:
+    eng = db.make_engine(own_pg.url())
+    fired: list[datetime] = []
+    first_fire = threading.Event()
+
+    def body(slot: datetime) -> None:  # what a scheduled run does first: claim its hour
+        fired.append(slot)
+        first_fire.set()
+        run_id = records.claim_slot(eng, slot, "scheduled", datetime.now(UTC))
+        assert run_id is not None
+        records.finish_run(eng, run_id, "succeeded", datetime.now(UTC))
+
+    def rows() -> list[tuple[Any, ...]]:
+        return q(eng, "SELECT slot, status, error FROM collection_runs ORDER BY slot")
+
+    def wait_for_two_rows() -> None:
+        deadline = time.monotonic() + 20
+        while len(rows()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    async def go() -> None:
+        scheduler = JobScheduler(engine=eng)
+        scheduler.register_hourly_collector(None, body=body, trigger=IntervalTrigger(seconds=1.5))
+        own_pg.pause()
+        scheduler.start()
+        assert await asyncio.to_thread(first_fire.wait, 10)
+        await asyncio.sleep(0.5)  # the first fire failed, and so did recording it
+        own_pg.resume()
+        await asyncio.to_thread(wait_for_two_rows)  # the next fire succeeds, then the backlog
+        await scheduler.stop_async()
+
+    try:
+        asyncio.run(go())
+        recorded = rows()
+    finally:
+        eng.dispose()
+    first, second = fired[:2]
+    assert [(slot, status) for slot, status, _ in recorded[:2]] == [
+        (first, "failed"),
+        (second, "succeeded"),
+    ]
+    assert recorded[0][2].startswith("job raised DatabaseError: cannot reach PostgreSQL at ")
 
 
 def test_two_hnlab_run_instances_collect_each_slot_once(
