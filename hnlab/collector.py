@@ -115,13 +115,9 @@ class HourlyPostsCollectorJob:
         if isinstance(slot, str):
             slot = datetime.fromisoformat(slot)
         t0 = time.perf_counter()
-        fetching = asyncio.create_task(self._fetch())
-        try:
-            run_id, pending = await self._begin(run_id, trigger or self.trigger, started, slot)
-        except BaseException:
-            fetching.cancel()
-            await asyncio.gather(fetching, return_exceptions=True)
-            raise
+        run_id, pending, fetching = await self._begin(
+            run_id, trigger or self.trigger, started, slot
+        )
         try:
             stats = await self._complete(run_id, started, t0, fetching, pending)
         except (HnlabError, SQLAlchemyError) as exc:
@@ -160,8 +156,7 @@ class HourlyPostsCollectorJob:
             return await self.run_collection()
         started = started or self.clock()
         t0 = time.perf_counter()
-        pending = [r for r in await self.post_repository.runs_needing_cache() if r != run_id]
-        fetching = asyncio.create_task(self._fetch())
+        run_id, pending, fetching = await self._begin(run_id, self.trigger, started, None)
         return await self._complete(run_id, started, t0, fetching, pending)
 
     async def _fetch_top_stories(self) -> list[dict[str, Any]]:
@@ -207,19 +202,25 @@ class HourlyPostsCollectorJob:
 
     async def _begin(
         self, run_id: int | None, trigger: str, started: datetime, slot: datetime | None
-    ) -> tuple[int, list[int]]:
-        """Open (or adopt) the run record, close stale ones, and list runs owing cache entries."""
+    ) -> tuple[int, list[int], asyncio.Task[_Fetched]]:
+        """Start the fetch, and while it loads open (or adopt) the run record, close stale
+        ones and list the runs owing cache entries; the fetch is cancelled if that fails."""
         repo = self.post_repository
+        fetching = asyncio.create_task(self._fetch())
         try:
             if run_id is None:
                 run_id = await repo.start_run(trigger, started, slot=slot)
             await repo.close_stale_runs(started - self.stale_after, started)
             pending = [r for r in await repo.runs_needing_cache() if r != run_id]
-        except (DatabaseError, SQLAlchemyError) as exc:
+        except BaseException as exc:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+            if not isinstance(exc, DatabaseError | SQLAlchemyError):
+                raise
             reason = connection_error(repo.engine, exc) if isinstance(exc, SQLAlchemyError) else exc
             log.error("collection not started: %s", reason)
             raise CollectionError(f"collection not started: {reason}") from None
-        return run_id, pending
+        return run_id, pending, fetching
 
     async def _complete(
         self,

@@ -329,7 +329,7 @@ class JobScheduler:
         self._record_unrecorded()
 
     def _record_unrecorded(self) -> None:
-        """Write the backlog of fire records, oldest first; keep what PostgreSQL refuses."""
+        """Write the backlog of fire records, oldest first; keep it while PostgreSQL is down."""
         assert self.engine is not None
         while self._unrecorded:
             event = self._unrecorded[0]
@@ -341,15 +341,22 @@ class JobScheduler:
                     error=event.error,
                     at=event.at,
                 )
-            except Exception as exc:
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
                 log.error(
-                    "could not record %s for slot %s (kept, %s waiting): %s",
+                    "could not reach PostgreSQL to record %s for slot %s (kept, %s waiting): %s",
                     event.status,
                     event.slot,
                     len(self._unrecorded),
                     str(exc).splitlines()[0],
                 )
                 return
+            except Exception as exc:  # not a connection problem: retrying would block the rest
+                log.error(
+                    "could not record %s for slot %s: %s",
+                    event.status,
+                    event.slot,
+                    str(exc).splitlines()[0],
+                )
             self._unrecorded.popleft()
 
 
