@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from hnlab.client import HNClient
     from hnlab.collector import HourlyPostsCollectorJob
     from hnlab.config import Settings
-    from hnlab.db import PostRepository
     from hnlab.errors import HnlabError
+    from hnlab.factory import SchedulerFactory
     from hnlab.items import Post
-    from hnlab.scheduler import JobScheduler, SchedulerFactory
+    from hnlab.repository import PostRepository
+    from hnlab.scheduler import JobScheduler
 
 __all__ = [
     "HNClient",
@@ -38,9 +39,9 @@ _HOMES = {
     "HourlyPostsCollectorJob": "hnlab.collector",
     "JobScheduler": "hnlab.scheduler",
     "Post": "hnlab.items",
-    "PostRepository": "hnlab.db",
+    "PostRepository": "hnlab.repository",
     "RocksDBStore": "hnlab.cache",
-    "SchedulerFactory": "hnlab.scheduler",
+    "SchedulerFactory": "hnlab.factory",
     "Settings": "hnlab.config",
 }
 

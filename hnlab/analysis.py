@@ -86,7 +86,7 @@ def _engine(engine: sa.Engine | str | None) -> sa.Engine:
         return engine
     if isinstance(engine, str):
         return db.make_engine(engine)
-    return db.engine(_settings())
+    return db.prepare(_settings()).engine()
 
 
 def _typed(df: pd.DataFrame, types: dict[str, str], times: tuple[str, ...]) -> pd.DataFrame:

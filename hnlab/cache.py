@@ -140,10 +140,6 @@ class RocksDBStore:
                 raise CacheError(f"cannot write to RocksDB at {self.path}: {exc}") from None
         return count
 
-    def clear(self) -> None:
-        """Delete every metadata key (used by ``hnlab cache rebuild``)."""
-        self.db.delete_range(KEY_PREFIX, KEY_PREFIX[:-1] + b";")
-
     # -- reads --------------------------------------------------------------------------
     def catch_up(self) -> None:
         """A secondary instance: replay what the writer has added since opening."""

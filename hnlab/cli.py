@@ -9,15 +9,21 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from hnlab.config import Settings
 from hnlab.errors import HnlabError
 from hnlab.tables import STATISTICS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 
 log = logging.getLogger("hnlab")
 
@@ -74,10 +80,16 @@ def cli(ctx: click.Context, data_dir: Path | None, hn_api_url: str | None, verbo
     )
 
 
-def _where(settings: Settings) -> str:
-    if settings.uses_embedded:
-        return f"embedded PostgreSQL in {settings.postgres_dir}"
-    return settings.display_url
+def _read_records(settings: Settings, read: Callable[[AsyncEngine], Awaitable[T]]) -> tuple[str, T]:
+    """Prepare the database, run ``read`` on an async engine, dispose it; return where the
+    database lives (safe to print) and what ``read`` returned."""
+    from hnlab.factory import open_parts
+
+    async def go() -> tuple[str, T]:
+        async with open_parts(settings) as parts:
+            return parts.database.location, await read(parts.engine)
+
+    return asyncio.run(go())
 
 
 # -- db ---------------------------------------------------------------------------------------
@@ -92,40 +104,33 @@ def db_upgrade(obj: Context) -> None:
     """Bring the database to the newest schema (safe to run again)."""
     from hnlab import db as dbm
 
-    settings = obj.settings()
-    settings.ensure_dirs()
-    eng = dbm.make_engine(dbm.database_url(settings))
-    try:
-        before, head = dbm.upgrade(eng)
-    finally:
-        eng.dispose()
-    where = _where(settings)
-    if before == head:
-        click.echo(f"{where}: already at {head}")
+    database = dbm.prepare(obj.settings().with_values(auto_migrate=True))
+    if database.upgraded:
+        click.echo(
+            f"{database.location}: upgraded {database.previous_revision or 'empty'} "
+            f"-> {database.revision}"
+        )
     else:
-        click.echo(f"{where}: upgraded {before or 'empty'} -> {head}")
+        click.echo(f"{database.location}: already at {database.revision}")
 
 
 @db.command("status")
 @pass_ctx
 def db_status(obj: Context) -> None:
-    """Print the database's current and head schema revisions."""
+    """Print where the database lives and its current and head schema revisions."""
     from hnlab import db as dbm
 
-    settings = obj.settings()
-    settings.ensure_dirs()
-    eng = dbm.make_engine(dbm.database_url(settings))
-    try:
-        current = dbm.current_revision(eng)
-    finally:
-        eng.dispose()
+    database = dbm.prepare(obj.settings(), migrate=False)
     head = dbm.head_revision()
     _echo_table(
         [
-            ("database", _where(settings)),
-            ("current", current or "empty"),
+            ("database", database.location),
+            ("current", database.revision or "empty"),
             ("head", head),
-            ("state", "up to date" if current == head else "behind: run 'hnlab db upgrade'"),
+            (
+                "state",
+                "up to date" if database.revision == head else "behind: run 'hnlab db upgrade'",
+            ),
         ]
     )
 
@@ -170,7 +175,7 @@ def collect(
     obj: Context, story_list: str | None, limit: str | None, threshold: str | None, as_json: bool
 ) -> None:
     """Run one collection now and print its statistics."""
-    from hnlab.collector import collect_once
+    from hnlab.factory import collect_once
 
     settings = obj.settings(
         story_list=(story_list, "--list"),
@@ -200,7 +205,7 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
     settings = obj.settings(cron=(cron, "--cron"), notebook=(notebook, "--notebook"))
     service = RunnerService(settings, mode="direct" if direct else "notebook")
     if once:
-        outcome = service.run_once()
+        outcome = asyncio.run(service.run_once())
         if outcome.status == "skipped":
             when = f"{outcome.slot:%Y-%m-%d %H:%M}Z " if outcome.slot else ""
             click.echo(f"slot {when}already claimed; nothing to do")
@@ -217,9 +222,9 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
         return
     click.echo(
         f"hnlab runner: cron '{settings.cron}' UTC, mode "
-        f"{'direct' if direct else 'notebook'}, database {settings.display_url}"
+        f"{'direct' if direct else 'notebook'}, database: {service.database.location}"
     )
-    asyncio.run(service.serve())
+    asyncio.run(service.serve(say=click.echo))
     click.echo("hnlab runner stopped")
 
 
@@ -227,18 +232,16 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
 @pass_ctx
 def status(obj: Context) -> None:
     """Show the live runners, the next run time and the last run."""
-    from hnlab import db as dbm
     from hnlab import records
 
     settings = obj.settings()
-    eng = dbm.engine(settings)
-    try:
-        now = datetime.now(UTC)
-        alive = records.live_runners(eng, now - timedelta(minutes=3))
-        last = records.recent_runs(eng, 1)
-    finally:
-        eng.dispose()
-    click.echo(f"database: {_where(settings)}")
+
+    async def read(engine: AsyncEngine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        alive = await records.live_runners(engine, datetime.now(UTC) - timedelta(minutes=3))
+        return alive, await records.recent_runs(engine, 1)
+
+    where, (alive, last) = _read_records(settings, read)
+    click.echo(f"database: {where}")
     if alive:
         for r in alive:
             click.echo(
@@ -271,14 +274,9 @@ def status(obj: Context) -> None:
 @pass_ctx
 def runs(obj: Context, last: int, as_json: bool) -> None:
     """Show the run history, newest first, one run per line."""
-    from hnlab import db as dbm
     from hnlab import records
 
-    eng = dbm.engine(obj.settings())
-    try:
-        rows = records.recent_runs(eng, last)
-    finally:
-        eng.dispose()
+    _, rows = _read_records(obj.settings(), lambda engine: records.recent_runs(engine, last))
     for r in rows:
         if as_json:
             r = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}

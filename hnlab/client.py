@@ -36,7 +36,7 @@ import tenacity
 
 from hnlab import __version__
 from hnlab.config import DEFAULT_HN_API_URL, STORY_LISTS
-from hnlab.errors import FetchError, HnlabError
+from hnlab.errors import FetchError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class HNClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if concurrency < 1:
-            raise HnlabError(f"HNClient concurrency must be >= 1, got {concurrency!r}")
+            raise ValueError(f"HNClient concurrency must be >= 1, got {concurrency!r}")
         self.base_url = base_url.rstrip("/")
         self.concurrency = concurrency
         self.timeout = (
@@ -180,7 +180,7 @@ class HNClient:
     async def __aenter__(self) -> HNClient:
         """Open a session (one per run); nested entries share it."""
         if self._closed:
-            raise HnlabError("this HNClient is closed; create a new one")
+            raise RuntimeError("this HNClient is closed; create a new one")
         self._depth += 1
         if self._depth > 1:
             return self
@@ -236,7 +236,7 @@ class HNClient:
     async def story_ids(self, list_name: str = "top") -> list[int]:
         """Ids of a list (top, new, best, ask, show or job), in rank order."""
         if list_name not in STORY_LISTS:
-            raise HnlabError(
+            raise ValueError(
                 f"story list must be one of {', '.join(STORY_LISTS)}, got {list_name!r}"
             )
         data = await self._get_json(f"{list_name}stories.json")
@@ -285,7 +285,7 @@ class HNClient:
     async def _get_json(self, path: str) -> Any:
         url = f"{self.base_url}/{path}"
         if self._semaphore is None:
-            raise HnlabError("HNClient is not open; use 'async with HNClient(...) as hn:'")
+            raise RuntimeError("HNClient is not open; use 'async with HNClient(...) as hn:'")
         try:
             try:
                 return await self._attempt(url)  # most requests: no retry machinery at all

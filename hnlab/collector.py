@@ -13,21 +13,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import tenacity
-from sqlalchemy.exc import SQLAlchemyError
 
+from hnlab import records
 from hnlab.cache import RocksDBStore
 from hnlab.client import HNClient, ItemResult
-from hnlab.config import Settings
-from hnlab.db import Observation, PostRepository
-from hnlab.errors import CacheError, CollectionError, DatabaseError, FetchError, HnlabError
+from hnlab.config import Settings, validate
+from hnlab.errors import (
+    CacheError,
+    CollectionError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    FetchError,
+    HnlabError,
+)
 from hnlab.items import Post, Skip, parse_item
-from hnlab.records import connection_error
+from hnlab.repository import Observation, PostRepository
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +81,12 @@ class HourlyPostsCollectorJob:
         trigger: str = "manual",
         stale_after: timedelta = timedelta(hours=1),
     ) -> None:
-        if score_threshold < 0:
-            raise HnlabError(
-                f"score_threshold must be a whole number >= 0, got {score_threshold!r}"
-            )
-        if not 1 <= limit <= 500:
-            raise HnlabError(f"limit must be a whole number from 1 to 500, got {limit!r}")
         self.post_repository = post_repository
         self.rocksdb_store = rocksdb_store
         self.hn_client = hn_client
-        self.score_threshold = score_threshold
-        self.limit = limit
-        self.story_list = story_list
+        self.score_threshold: int = validate("score_threshold", score_threshold)
+        self.limit: int = validate("posts_limit", limit, "limit")
+        self.story_list: str = validate("story_list", story_list)
         self.clock = clock
         self.trigger = trigger
         self.stale_after = stale_after
@@ -105,13 +105,13 @@ class HourlyPostsCollectorJob:
         """Run one collection and record it; return the statistics.
 
         With ``run_id`` the run continues a record a runner already created (one
-        record per run, notebook or not). Raises CollectionError when the run
-        fails as a whole (topstories or PostgreSQL unreachable); it is recorded
-        as failed first whenever PostgreSQL can be reached. The run record is
-        written while the list and its items load.
+        record per run, notebook or not). Without it the run opens its own record,
+        claiming ``slot`` when one is given. Raises CollectionError when the run
+        fails as a whole (the list or PostgreSQL unreachable, the slot taken); it
+        is recorded as failed first whenever PostgreSQL can be reached. The run
+        record is written while the list and its items load.
         """
         started = self.clock()
-        repo = self.post_repository
         if isinstance(slot, str):
             slot = datetime.fromisoformat(slot)
         t0 = time.perf_counter()
@@ -120,16 +120,19 @@ class HourlyPostsCollectorJob:
         )
         try:
             stats = await self._complete(run_id, started, t0, fetching, pending)
-        except (HnlabError, SQLAlchemyError) as exc:
-            if isinstance(exc, SQLAlchemyError):  # a statement failed: PostgreSQL went away
-                exc = connection_error(repo.engine, exc)
+        except HnlabError as exc:
             await self._record_failure(run_id, exc)
             raise CollectionError(f"run {run_id} failed: {exc}") from None
         except Exception as exc:
             await self._record_failure(run_id, exc)
             raise
-        await repo.finish_run(
-            run_id, "succeeded", self.clock(), stats, error=stats.get("cache_error")
+        await records.finish_run(
+            self.post_repository.engine,
+            run_id,
+            "succeeded",
+            self.clock(),
+            stats,
+            error=stats.get("cache_error"),
         )
         log.info(
             "run %s: fetched %s, saved %s, cached %s, duplicates %s, errors %s in %.2fs",
@@ -166,10 +169,10 @@ class HourlyPostsCollectorJob:
         return [r.data for r in self._last_items if r.data is not None and r.id in keep]
 
     def _transform_story_to_post(self, story: dict[str, Any]) -> Post:
-        """Convert one API story into a Post (raises HnlabError if it is not a post)."""
+        """Convert one API story into a Post (raises ValueError if it is not a post)."""
         parsed = parse_item(story, collected_at=self.clock())
         if isinstance(parsed, Skip):
-            raise HnlabError(f"item {story.get('id')!r} is not a post ({parsed.value})")
+            raise ValueError(f"item {story.get('id')!r} is not a post ({parsed.value})")
         return parsed
 
     async def _cache_post_metadata(self, post: Post) -> None:
@@ -191,7 +194,13 @@ class HourlyPostsCollectorJob:
     def from_settings(
         cls, settings: Settings, *, trigger: str = "notebook", clock: Clock = utc_now
     ) -> contextlib.AbstractAsyncContextManager[HourlyPostsCollectorJob]:
-        """``async with HourlyPostsCollectorJob.from_settings(settings) as job:``."""
+        """``async with HourlyPostsCollectorJob.from_settings(settings) as job:``.
+
+        A shortcut to ``hnlab.factory.collector_from_settings``, the one place that
+        builds the parts (imported here, when called, because the factory imports us).
+        """
+        from hnlab.factory import collector_from_settings
+
         return collector_from_settings(settings, trigger=trigger, clock=clock)
 
     @staticmethod
@@ -205,21 +214,26 @@ class HourlyPostsCollectorJob:
     ) -> tuple[int, list[int], asyncio.Task[_Fetched]]:
         """Start the fetch, and while it loads open (or adopt) the run record, close stale
         ones and list the runs owing cache entries; the fetch is cancelled if that fails."""
-        repo = self.post_repository
+        engine = self.post_repository.engine
         fetching = asyncio.create_task(self._fetch())
         try:
             if run_id is None:
-                run_id = await repo.start_run(trigger, started, slot=slot)
-            await repo.close_stale_runs(started - self.stale_after, started)
-            pending = [r for r in await repo.runs_needing_cache() if r != run_id]
+                run_id = await records.open_run(engine, trigger=trigger, started=started, slot=slot)
+                if run_id is None:
+                    assert slot is not None
+                    raise CollectionError(
+                        f"collection not started: slot {slot:%Y-%m-%d %H:%M}Z is already "
+                        "claimed by another run"
+                    )
+            await records.close_stale_runs(engine, started - self.stale_after, started)
+            pending = [r for r in await records.runs_needing_cache(engine) if r != run_id]
         except BaseException as exc:
             fetching.cancel()
             await asyncio.gather(fetching, return_exceptions=True)
-            if not isinstance(exc, DatabaseError | SQLAlchemyError):
+            if not isinstance(exc, DatabaseError):
                 raise
-            reason = connection_error(repo.engine, exc) if isinstance(exc, SQLAlchemyError) else exc
-            log.error("collection not started: %s", reason)
-            raise CollectionError(f"collection not started: {reason}") from None
+            log.error("collection not started: %s", exc)
+            raise CollectionError(f"collection not started: {exc}") from None
         return run_id, pending, fetching
 
     async def _complete(
@@ -324,7 +338,7 @@ class HourlyPostsCollectorJob:
                 missing = set(store.missing([p.hn_id for p in stored]))
                 reconciled = store.put_metadata(p for p in stored if p.hn_id in missing)
                 log.info("reconciled %s cache entries left by runs %s", reconciled, pending)
-            await repo.clear_cache_pending([run_id, *pending])
+            await records.clear_cache_pending(repo.engine, [run_id, *pending])
         except CacheError as exc:
             return {"posts_cached": 0, "cache_error": str(exc)}
         finally:
@@ -338,13 +352,14 @@ class HourlyPostsCollectorJob:
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_delay(self.record_retry_s),
             wait=tenacity.wait_exponential(multiplier=0.2, max=2),
-            retry=tenacity.retry_if_exception_type((SQLAlchemyError, OSError)),
+            retry=tenacity.retry_if_exception_type(DatabaseUnavailableError),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    await self.post_repository.finish_run(
+                    await records.finish_run(
+                        self.post_repository.engine,
                         run_id,
                         "failed",
                         self.clock(),
@@ -358,49 +373,3 @@ class HourlyPostsCollectorJob:
                 exc,
                 str(record_exc).splitlines()[0],
             )
-
-
-@contextlib.asynccontextmanager
-async def collector_from_settings(
-    settings: Settings, *, trigger: str = "manual", clock: Clock = utc_now
-) -> AsyncIterator[HourlyPostsCollectorJob]:
-    """A collector wired from ``settings``; its database engine is disposed on exit."""
-    from hnlab.db import database_url, engine, make_async_engine
-
-    settings.ensure_dirs()
-    engine(settings).dispose()  # starts the embedded server and upgrades the schema
-    async_engine = make_async_engine(database_url(settings))
-    try:
-        yield HourlyPostsCollectorJob(
-            PostRepository(async_engine),
-            RocksDBStore(settings.rocksdb),
-            HNClient(
-                settings.hn_api_url,
-                concurrency=settings.concurrency,
-                timeout=settings.read_timeout,
-                connect_timeout=settings.connect_timeout,
-                retry_attempts=settings.retry_attempts,
-                deadline=settings.run_deadline,
-            ),
-            settings.score_threshold,
-            settings.posts_limit,
-            story_list=settings.story_list,
-            clock=clock,
-            trigger=trigger,
-            stale_after=timedelta(seconds=settings.run_timeout),
-        )
-    finally:
-        await async_engine.dispose()
-
-
-async def collect_once(
-    settings: Settings,
-    *,
-    trigger: str = "manual",
-    run_id: int | None = None,
-    slot: datetime | None = None,
-    clock: Clock = utc_now,
-) -> dict[str, Any]:
-    """Build everything from ``settings``, run one collection, close everything."""
-    async with collector_from_settings(settings, trigger=trigger, clock=clock) as job:
-        return await job.run_collection(run_id=run_id, slot=slot)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from hnlab.errors import ConfigError
 
 DEFAULT_HN_API_URL = "https://hacker-news.firebaseio.com/v0"
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+"""The checkout's notebooks: ``collect.ipynb`` and the analysis notebooks."""
 MAX_POSTS_LIMIT = 500
 STORY_LISTS = ("top", "new", "best", "ask", "show", "job")
 
@@ -163,6 +165,11 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+def validate(name: str, value: Any, label: str | None = None) -> Any:
+    """Parse one setting's value as ``Settings`` would; a ConfigError names ``label``."""
+    return _PARSERS[name](label or name, value)
+
+
 def make_dir(path: Path, label: str) -> None:
     """Create ``path`` (and parents) or raise one ConfigError line naming ``label`` and the fix."""
     try:
@@ -267,6 +274,11 @@ class Settings:
         return self.runs_dir
 
     @property
+    def collect_notebook(self) -> Path:
+        """The notebook each run executes: HNLAB_NOTEBOOK, or the checkout's collect.ipynb."""
+        return self.notebook or NOTEBOOKS_DIR / "collect.ipynb"
+
+    @property
     def postgres_dir(self) -> Path:
         """Where the embedded PostgreSQL keeps its data."""
         return self.data_dir / "postgres"
@@ -304,6 +316,27 @@ class Settings:
             ("rocksdb_path", self.rocksdb.parent),
         ):
             make_dir(path, f"{self.label(name)} directory")
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as HNLAB_* variables, for child processes (kernels read these).
+
+        Paths are made absolute, since a child may run in another directory. The
+        database URL keeps its password: it goes into an environment, never a file.
+        """
+        env = {
+            env_name(name): str(value)
+            for name, value in self.as_dict().items()
+            if value is not None and name != "database_url"
+        }
+        if self.database_url:
+            env["HNLAB_DATABASE_URL"] = self.database_url
+        for name, path in (
+            ("data_dir", self.data_dir),
+            ("rocksdb_path", self.rocksdb),
+            ("runs_dir", self.runs),
+        ):
+            env[env_name(name)] = str(path.resolve())
+        return env
 
     def as_dict(self) -> dict[str, Any]:
         """Settings as plain values, the database password masked."""

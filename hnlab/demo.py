@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from hnlab.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
+from hnlab.factory import collector_from_settings
 from hnlab.simulator import SimulatedHN
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,7 @@ async def run_demo(
     saved = 0
     try:
         demo_settings = settings.with_values(hn_api_url=sim.base_url)
-        async with HourlyPostsCollectorJob.from_settings(
-            demo_settings, trigger="demo", clock=sim.clock
-        ) as job:
+        async with collector_from_settings(demo_settings, trigger="demo", clock=sim.clock) as job:
             for hour in tqdm(range(hours), desc="simulated hours", unit="h", disable=not progress):
                 if hour:
                     sim.advance(hours=1)

@@ -2,7 +2,8 @@
 
     HnlabError
     ├── ConfigError (ValueError)        a setting or option has a bad value
-    ├── DatabaseError                   PostgreSQL is unreachable or refused a statement
+    ├── DatabaseError                   PostgreSQL refused a statement
+    │   ├── DatabaseUnavailableError    PostgreSQL cannot be reached (worth retrying later)
     │   ├── EmbeddedServerError         the embedded PostgreSQL could not start
     │   └── SchemaError                 the schema is behind and auto-migration is off
     ├── CacheError                      RocksDB could not be opened or read
@@ -13,8 +14,14 @@
     ├── JobNotFoundError (LookupError)  no scheduled job has that id
     └── NotebookRunError                papermill could not finish the notebook
 
-The CLI prints ``Error: <message>`` for any of these and exits with ``exit_code``.
-A traceback means a bug.
+The policy: an ``HnlabError`` is a condition a *user* can fix (a bad setting, a
+server that is down, a locked cache), and its message names the bad value and the
+fix. The CLI prints ``Error: <message>`` for any of these and exits with
+``exit_code``. Misuse of the Python API by a *programmer* (a closed client used
+again, a missing argument, a value of the wrong type) raises the matching builtin,
+``ValueError``, ``TypeError`` or ``RuntimeError``, so it surfaces as a traceback:
+a traceback means a bug. ``ConfigError`` is both: a ``ValueError`` whose message
+names the setting.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ class ConfigError(HnlabError, ValueError):
 
 class DatabaseError(HnlabError):
     """PostgreSQL is unreachable, or refused what hnlab asked of it."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """PostgreSQL cannot be reached: down, restarting, or the network is broken."""
 
 
 class EmbeddedServerError(DatabaseError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,19 +10,26 @@ from typing import Any
 
 from hnlab.cache import RocksDBStore
 from hnlab.config import Settings
-from hnlab.db import engine, stored_posts
 from hnlab.errors import CacheCorruptError, CacheError, CacheLockedError
+from hnlab.items import Post
 
 log = logging.getLogger(__name__)
 
 
+def stored_posts(settings: Settings) -> list[Post]:
+    """Every post in PostgreSQL, by hn_id."""
+    from hnlab.factory import open_parts
+
+    async def read() -> list[Post]:
+        async with open_parts(settings) as parts:
+            return await parts.collector.post_repository.posts_by_hn_ids()
+
+    return asyncio.run(read())
+
+
 def check_cache(settings: Settings) -> dict[str, Any]:
     """Scan every cache entry (read-only) and compare the keys with PostgreSQL's posts."""
-    eng = engine(settings)
-    try:
-        expected = {p.hn_id for p in stored_posts(eng)}
-    finally:
-        eng.dispose()
+    expected = {p.hn_id for p in stored_posts(settings)}
     report: dict[str, Any] = {"path": str(settings.rocksdb), "posts_in_postgres": len(expected)}
     try:
         with RocksDBStore(settings.rocksdb, mode="secondary") as store:
@@ -55,11 +63,7 @@ def rebuild_cache(settings: Settings) -> tuple[int, Path | None]:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         moved = path.with_name(f"{path.name}.old-{stamp}")
         path.rename(moved)
-    eng = engine(settings)
-    try:
-        posts = stored_posts(eng)
-    finally:
-        eng.dispose()
+    posts = stored_posts(settings)
     with RocksDBStore(path) as store:
         written = store.put_metadata(posts)
     return written, moved

@@ -1,28 +1,35 @@
 """Run records and runner heartbeats: the rows that say what each run and runner did.
 
-Split from ``db`` so the sync runner and scheduler, and the async collector,
-share one set of statements. Slots are claimed with a transaction-scoped
-advisory lock *and* a unique ``slot`` row: the lock alone lets a replica that
-fires after the first one released it run the hour again.
+The one module that writes ``collection_runs`` and ``runners``. Every function
+is async and takes the caller's ``AsyncEngine``: the collector, the slot runner
+and the scheduler's bookkeeping all run on an event loop, and a sync caller (the
+CLI) wraps its call in ``asyncio.run``. Each statement is built once, and every
+driver error leaves as one ``DatabaseError`` line (``db.database_errors``).
+
+Slots are claimed with a transaction-scoped advisory lock *and* a unique
+``slot`` row: the lock alone lets a replica that fires after the first one
+released it run the hour again.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab.config import mask_url
-from hnlab.errors import DatabaseError
-from hnlab.tables import collection_runs, runners
+from hnlab.db import database_errors
+from hnlab.tables import STATISTICS, collection_runs, runners
 
 SLOT_LOCK_NAMESPACE = 0x686E  # first key of pg_advisory_xact_lock(int, int) for slots
+STALE_ERROR = "run did not finish (process killed or timed out); closed as stale"
+
+Row = dict[str, Any]
 
 
 def host_name() -> str:
@@ -30,205 +37,169 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-def connection_error(eng: sa.Engine | AsyncEngine, exc: BaseException) -> DatabaseError:
-    """A one-line DatabaseError for a failed statement, with the password masked."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    detail = reason[0] if reason else type(exc).__name__
-    url = eng.url.render_as_string(hide_password=False)
-    if eng.url.host is None and "host" in eng.url.query:
-        hint = "the embedded server stopped; run the command again"
-    else:
-        hint = "start the server or fix HNLAB_DATABASE_URL"
-    return DatabaseError(f"cannot reach PostgreSQL at {mask_url(url)}: {detail}; {hint}")
+async def _write(engine: AsyncEngine, *statements: Any) -> Any:
+    """Run ``statements`` in one transaction; return the last one's result."""
+    result = None
+    with database_errors(engine):
+        async with engine.begin() as conn:
+            for stmt in statements:
+                result = await conn.execute(stmt)
+    return result
 
 
-def _slot_key(slot: datetime) -> int:
-    return int(slot.astimezone(UTC).timestamp() // 3600)
+async def _read(engine: AsyncEngine, stmt: Any) -> list[Row]:
+    with database_errors(engine):
+        async with engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
-def _claim_stmts(
-    slot: datetime, trigger: str, started_at: datetime, notebook_path: str | None
-) -> tuple[sa.TextClause, dict[str, Any], Any]:
-    lock = sa.text("SELECT pg_advisory_xact_lock(:ns, :key)")
-    params = {"ns": SLOT_LOCK_NAMESPACE, "key": _slot_key(slot)}
-    insert = (
-        pg_insert(collection_runs)
-        .values(
-            trigger=trigger,
-            status="running",
-            started_at=started_at,
-            slot=slot.astimezone(UTC),
-            notebook_path=notebook_path,
-            host=host_name(),
-            pid=os.getpid(),
-        )
-        .on_conflict_do_nothing(index_elements=["slot"])
-        .returning(collection_runs.c.id)
+def _new_run(**values: Any) -> Any:
+    return pg_insert(collection_runs).values(host=host_name(), pid=os.getpid(), **values)
+
+
+# -- a run's life --------------------------------------------------------------------------
+async def open_run(
+    engine: AsyncEngine,
+    *,
+    trigger: str,
+    started: datetime,
+    slot: datetime | None = None,
+    notebook_path: str | None = None,
+) -> int | None:
+    """Insert a ``running`` record and return its id.
+
+    With a ``slot`` (a scheduled time, UTC) the slot is claimed: None means another
+    run holds it already. Without one the record always opens (a manual run).
+    """
+    insert = _new_run(
+        trigger=trigger,
+        status="running",
+        started_at=started,
+        slot=slot.astimezone(UTC) if slot else None,
+        notebook_path=notebook_path,
     )
-    return lock, params, insert
-
-
-async def claim_slot_async(
-    eng: AsyncEngine,
-    slot: datetime,
-    trigger: str,
-    started_at: datetime,
-    notebook_path: str | None = None,
-) -> int | None:
-    """Claim ``slot`` under an advisory lock with a unique row; None if already claimed."""
-    lock, params, insert = _claim_stmts(slot, trigger, started_at, notebook_path)
-    async with eng.begin() as conn:
-        await conn.execute(lock, params)
-        got = (await conn.execute(insert)).scalar_one_or_none()
+    if slot is None:
+        return int((await _write(engine, insert.returning(collection_runs.c.id))).scalar_one())
+    lock = sa.select(
+        sa.func.pg_advisory_xact_lock(
+            SLOT_LOCK_NAMESPACE, int(slot.astimezone(UTC).timestamp() // 3600)
+        )
+    )
+    claim = insert.on_conflict_do_nothing(index_elements=["slot"]).returning(collection_runs.c.id)
+    got = (await _write(engine, lock, claim)).scalar_one_or_none()
     return int(got) if got is not None else None
 
 
-def claim_slot(
-    eng: sa.Engine,
-    slot: datetime,
-    trigger: str,
-    started_at: datetime,
-    notebook_path: str | None = None,
-) -> int | None:
-    """Sync twin of ``claim_slot_async``."""
-    lock, params, insert = _claim_stmts(slot, trigger, started_at, notebook_path)
-    try:
-        with eng.begin() as conn:
-            conn.execute(lock, params)
-            got = conn.execute(insert).scalar_one_or_none()
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        raise connection_error(eng, exc) from None
-    return int(got) if got is not None else None
-
-
-def _finish_values(
-    status: str,
-    finished_at: datetime,
-    statistics: dict[str, Any] | None,
-    error: str | None,
-    cache_pending: bool | None,
-) -> dict[str, Any]:
-    values: dict[str, Any] = {"status": status, "finished_at": finished_at, "error": error}
+def _finish_values(statistics: dict[str, Any] | None) -> dict[str, Any]:
+    """The seed's statistics go to their columns; the rest goes to ``details``."""
     stats = dict(statistics or {})
-    for key in ("posts_fetched", "posts_saved", "posts_cached", "duplicates_skipped", "errors"):
-        if key in stats:
-            values[key] = stats.pop(key)
+    stats.pop("run_id", None)
+    values = {key: stats.pop(key) for key in (*STATISTICS, "duration_s") if key in stats}
     if "last_run" in stats:
         last_run = stats.pop("last_run")
         values["last_run"] = (
             datetime.fromisoformat(last_run) if isinstance(last_run, str) else last_run
         )
-    if "duration_s" in stats:
-        values["duration_s"] = stats.pop("duration_s")
-    stats.pop("run_id", None)
     if stats:
         values["details"] = stats
-    if cache_pending is not None:
-        values["cache_pending"] = cache_pending
     return values
 
 
-async def finish_run_async(
-    eng: AsyncEngine,
+async def finish_run(
+    engine: AsyncEngine,
     run_id: int,
     status: str,
     finished_at: datetime,
     statistics: dict[str, Any] | None = None,
-    error: str | None = None,
-    cache_pending: bool | None = None,
-) -> None:
-    """Close a run record (async)."""
-    values = _finish_values(status, finished_at, statistics, error, cache_pending)
-    async with eng.begin() as conn:
-        await conn.execute(
-            collection_runs.update().where(collection_runs.c.id == run_id).values(**values)
-        )
-
-
-def finish_run(
-    eng: sa.Engine,
-    run_id: int,
-    status: str,
-    finished_at: datetime,
-    statistics: dict[str, Any] | None = None,
+    *,
     error: str | None = None,
     notebook_path: str | None = None,
+    cache_pending: bool | None = None,
     only_if_running: bool = False,
 ) -> bool:
-    """Close a run record (sync). With ``only_if_running``, leave a closed record alone."""
-    values = _finish_values(status, finished_at, statistics, error, None)
+    """Close a run record with its status, statistics and error; True if a row changed.
+
+    With ``only_if_running``, a record that is already closed is left alone.
+    """
+    values = _finish_values(statistics)
+    values.update(status=status, finished_at=finished_at, error=error)
     if notebook_path is not None:
         values["notebook_path"] = notebook_path
+    if cache_pending is not None:
+        values["cache_pending"] = cache_pending
     stmt = collection_runs.update().where(collection_runs.c.id == run_id).values(**values)
     if only_if_running:
         stmt = stmt.where(collection_runs.c.status == "running")
-    with eng.begin() as conn:
-        return bool(conn.execute(stmt).rowcount)
+    return bool((await _write(engine, stmt)).rowcount)
 
 
-def record_run(
-    eng: sa.Engine,
-    *,
-    trigger: str,
-    status: str,
-    started_at: datetime,
-    slot: datetime | None = None,
-    error: str | None = None,
-) -> int | None:
-    """Insert a closed record (a skipped or failed fire); None if the slot is taken."""
-    stmt = (
-        pg_insert(collection_runs)
-        .values(
-            trigger=trigger,
-            status=status,
-            started_at=started_at,
-            finished_at=started_at,
-            slot=slot.astimezone(UTC) if slot else None,
-            error=error,
-            host=host_name(),
-            pid=os.getpid(),
-        )
-        .on_conflict_do_nothing(index_elements=["slot"])
-        .returning(collection_runs.c.id)
+async def record_event(
+    engine: AsyncEngine, *, slot: datetime | None, status: str, error: str, at: datetime
+) -> None:
+    """Record a skipped or failed fire; a slot still ``running`` is closed with it."""
+    stmt = _new_run(
+        trigger="scheduled",
+        status=status,
+        started_at=at,
+        finished_at=at,
+        slot=slot,
+        error=error,
     )
-    with eng.begin() as conn:
-        got = conn.execute(stmt).scalar_one_or_none()
-    return int(got) if got is not None else None
+    if slot is not None:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["slot"],
+            set_={"status": status, "error": error, "finished_at": at},
+            where=collection_runs.c.status == "running",
+        )
+    await _write(engine, stmt)
 
 
-def _stale_stmt(older_than: datetime, now: datetime) -> Any:
-    return (
+async def close_stale_runs(engine: AsyncEngine, older_than: datetime, now: datetime) -> int:
+    """Mark ``running`` records started before ``older_than`` as failed (killed runs)."""
+    stmt = (
         collection_runs.update()
         .where(collection_runs.c.status == "running", collection_runs.c.started_at < older_than)
-        .values(
-            status="failed",
-            finished_at=now,
-            error="run did not finish (process killed or timed out); closed as stale",
-        )
+        .values(status="failed", finished_at=now, error=STALE_ERROR)
     )
+    return int((await _write(engine, stmt)).rowcount)
 
 
-async def close_stale_runs_async(eng: AsyncEngine, older_than: datetime, now: datetime) -> int:
-    """Mark ``running`` records started before ``older_than`` as failed."""
-    async with eng.begin() as conn:
-        return int((await conn.execute(_stale_stmt(older_than, now))).rowcount)
+# -- the cache's debt ----------------------------------------------------------------------
+async def runs_needing_cache(engine: AsyncEngine) -> list[int]:
+    """Ids of runs whose new posts may be missing from RocksDB."""
+    rows = await _read(
+        engine, sa.select(collection_runs.c.id).where(collection_runs.c.cache_pending)
+    )
+    return [r["id"] for r in rows]
 
 
-def close_stale_runs(eng: sa.Engine, older_than: datetime, now: datetime) -> int:
-    """Sync twin of ``close_stale_runs_async``."""
-    with eng.begin() as conn:
-        return int(conn.execute(_stale_stmt(older_than, now)).rowcount)
+async def clear_cache_pending(engine: AsyncEngine, run_ids: Sequence[int]) -> None:
+    """Mark runs' posts as cached."""
+    if run_ids:
+        await _write(
+            engine,
+            collection_runs.update()
+            .where(collection_runs.c.id.in_(list(run_ids)))
+            .values(cache_pending=False),
+        )
 
 
-def recent_runs(eng: sa.Engine, last: int = 20) -> list[dict[str, Any]]:
+# -- reading -------------------------------------------------------------------------------
+async def get_run(engine: AsyncEngine, run_id: int) -> Row | None:
+    """One run record as a dict, or None."""
+    rows = await _read(engine, collection_runs.select().where(collection_runs.c.id == run_id))
+    return rows[0] if rows else None
+
+
+async def recent_runs(engine: AsyncEngine, last: int = 20) -> list[Row]:
     """The newest ``last`` run records, newest first."""
     stmt = collection_runs.select().order_by(collection_runs.c.id.desc()).limit(last)
-    with eng.connect() as conn:
-        return [dict(r) for r in conn.execute(stmt).mappings()]
+    return await _read(engine, stmt)
 
 
-def beat(
-    eng: sa.Engine,
+# -- runners -------------------------------------------------------------------------------
+async def beat(
+    engine: AsyncEngine,
     runner_id: str,
     mode: str,
     started_at: datetime,
@@ -249,77 +220,15 @@ def beat(
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_={"last_beat": now, "next_run_at": next_run_at}
     )
-    with eng.begin() as conn:
-        conn.execute(stmt)
+    await _write(engine, stmt)
 
 
-def remove_runner(eng: sa.Engine, runner_id: str) -> None:
+async def remove_runner(engine: AsyncEngine, runner_id: str) -> None:
     """Delete this runner's heartbeat row."""
-    with eng.begin() as conn:
-        conn.execute(runners.delete().where(runners.c.id == runner_id))
+    await _write(engine, runners.delete().where(runners.c.id == runner_id))
 
 
-def live_runners(eng: sa.Engine, since: datetime) -> list[dict[str, Any]]:
+async def live_runners(engine: AsyncEngine, since: datetime) -> list[Row]:
     """Runners whose heartbeat is newer than ``since``."""
     stmt = runners.select().where(runners.c.last_beat >= since).order_by(runners.c.started_at)
-    with eng.connect() as conn:
-        return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def get_run(eng: sa.Engine, run_id: int) -> dict[str, Any] | None:
-    """One run record as a dict, or None."""
-    with eng.connect() as conn:
-        row = (
-            conn.execute(collection_runs.select().where(collection_runs.c.id == run_id))
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else None
-
-
-def start_run(
-    eng: sa.Engine, *, trigger: str, started: datetime, notebook_path: str | None = None
-) -> int:
-    """Insert a ``running`` record without a slot (a manual run) and return its id."""
-    stmt = (
-        collection_runs.insert()
-        .values(
-            trigger=trigger,
-            status="running",
-            started_at=started,
-            notebook_path=notebook_path,
-            host=host_name(),
-            pid=os.getpid(),
-        )
-        .returning(collection_runs.c.id)
-    )
-    try:
-        with eng.begin() as conn:
-            return int(conn.execute(stmt).scalar_one())
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        raise connection_error(eng, exc) from None
-
-
-def record_event(
-    eng: sa.Engine, *, slot: datetime | None, status: str, error: str, at: datetime
-) -> None:
-    """Record a skipped or failed fire; a slot still ``running`` is closed with it."""
-    values = {
-        "trigger": "scheduled",
-        "status": status,
-        "started_at": at,
-        "finished_at": at,
-        "slot": slot,
-        "error": error,
-        "host": host_name(),
-        "pid": os.getpid(),
-    }
-    stmt = pg_insert(collection_runs).values(**values)
-    if slot is not None:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["slot"],
-            set_={"status": status, "error": error, "finished_at": at},
-            where=collection_runs.c.status == "running",
-        )
-    with eng.begin() as conn:
-        conn.execute(stmt)
+    return await _read(engine, stmt)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hnlab.config import Settings, make_dir
+from hnlab.config import NOTEBOOKS_DIR, Settings, make_dir
 from hnlab.errors import HnlabError
-from hnlab.runner import REPO_NOTEBOOK, execute
+from hnlab.execute import execute
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def build_reports(
     now: datetime | None = None,
 ) -> tuple[Path, list[Report]]:
     """Execute each analysis notebook, write ``<name>.html`` and ``index.html``."""
-    notebooks_dir = notebooks_dir or REPO_NOTEBOOK.parent
+    notebooks_dir = notebooks_dir or NOTEBOOKS_DIR
     make_dir(out_dir, "--out directory")
     reports = []
     for name in ANALYSIS_NOTEBOOKS:
@@ -49,12 +49,19 @@ def build_reports(
         if not source.exists():
             raise HnlabError(f"notebook {source} is missing; run hnlab from its checkout")
         executed = out_dir / f"{name}.ipynb"
-        outcome = execute(source, executed, {"hours": hours}, settings)
+        outcome = execute(
+            source,
+            executed,
+            {"hours": hours},
+            env=settings.to_env(),
+            cell_timeout=settings.cell_timeout,
+            run_timeout=settings.run_timeout,
+        )
         target = out_dir / f"{name}.html"
         if executed.exists():
             _to_html(executed, target)
-        reports.append(Report(name, target, outcome.status == "succeeded", outcome.error))
-        if outcome.status != "succeeded":
+        reports.append(Report(name, target, outcome.ok, outcome.error))
+        if not outcome.ok:
             log.error("report %s failed: %s", name, outcome.error)
     index = out_dir / "index.html"
     index.write_text(_index(reports, now or datetime.now(UTC), hours), encoding="utf-8")

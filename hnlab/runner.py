@@ -1,54 +1,51 @@
-"""Notebook runs: papermill executes ``collect.ipynb`` in a child process, one record per run.
+"""The slot runner: one run for one slot, in either mode, and the record that says how it ended.
 
-The child process (``python -m hnlab.runner``) calls papermill, which starts a
-real Jupyter kernel; the parent waits with the per-run timeout and kills the
-whole process group when it passes. Output notebooks land in
-``$HNLAB_RUNS_DIR/YYYY/MM/DD/collect-YYYYMMDDTHHMMZ.ipynb`` and are kept on
-failure too. The runner creates the run record (claiming the hour's slot when
-scheduled) and hands its id to the notebook, so the notebook's collection and
-the runner's bookkeeping are one ``collection_runs`` row.
+Every collection that a scheduler, ``hnlab run --once`` or a test starts goes
+through ``SlotRunner.run``:
+
+1. open the run record: claim the slot (a scheduled time, UTC), or open a manual
+   record; a slot another run holds is ``skipped``, not run twice;
+2. do the work: ``direct`` runs the collector on this event loop; ``notebook``
+   executes ``collect.ipynb`` with papermill in a child process (from a worker
+   thread, so the loop keeps running) and hands it only ``run_id`` and ``slot``;
+   the kernel reads everything else from the same HNLAB_* environment;
+3. make sure the record ends closed, with the error and the notebook's path.
+
+Output notebooks land in ``$HNLAB_RUNS_DIR/YYYY/MM/DD/collect-YYYYMMDDTHHMMZ.ipynb``
+and are kept on failure too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab import records
-from hnlab.config import Settings, env_name
+from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.config import Settings
+from hnlab.db import engine_url
+from hnlab.errors import DatabaseError, HnlabError
+from hnlab.execute import execute
 from hnlab.tables import STATISTICS
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-REPO_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "collect.ipynb"
+Mode = Literal["notebook", "direct"]
+MODES: tuple[Mode, ...] = ("notebook", "direct")
 
 
 def utc_now() -> datetime:
+    """The default clock: now, in UTC."""
     return datetime.now(UTC)
-
-
-def default_notebook(settings: Settings) -> Path:
-    """The collection notebook: HNLAB_NOTEBOOK, or ``notebooks/collect.ipynb`` of the checkout."""
-    return settings.notebook or REPO_NOTEBOOK
-
-
-def floor_hour(moment: datetime) -> datetime:
-    """The UTC hour that contains ``moment``."""
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def output_path(runs_dir: Path, moment: datetime) -> Path:
@@ -62,245 +59,6 @@ def output_path(runs_dir: Path, moment: datetime) -> Path:
         path = folder / f"{stem}-{n}.ipynb"
         n += 1
     return path
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as HNLAB_* variables, for child processes (a kernel reads these)."""
-    env: dict[str, str] = {}
-    for name, value in settings.as_dict().items():
-        if value is None or name == "database_url":
-            continue
-        env[env_name(name)] = str(value)
-    if settings.database_url:
-        env["HNLAB_DATABASE_URL"] = settings.database_url
-    env["HNLAB_DATA_DIR"] = str(settings.data_dir.resolve())
-    env["HNLAB_ROCKSDB_PATH"] = str(settings.rocksdb.resolve())
-    env["HNLAB_RUNS_DIR"] = str(settings.runs.resolve())
-    return env
-
-
-@dataclass
-class RunOutcome:
-    """What one notebook (or direct) run ended as."""
-
-    run_id: int | None
-    status: str  # succeeded, failed, skipped
-    slot: datetime | None = None
-    notebook_path: str | None = None
-    error: str | None = None
-    cell_index: int | None = None
-    ename: str | None = None
-    evalue: str | None = None
-    statistics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("succeeded", "skipped")
-
-
-def open_run(
-    eng: sa.Engine,
-    *,
-    trigger: str,
-    slot: datetime | None,
-    started: datetime,
-    notebook_path: str | None = None,
-) -> int | None:
-    """Create the run record: claim ``slot`` if given (None when already claimed)."""
-    if slot is not None:
-        run_id = records.claim_slot(eng, slot, trigger, started, notebook_path)
-        if run_id is None:
-            log.info("slot %s already claimed", slot.astimezone(UTC).isoformat())
-        return run_id
-    return records.start_run(eng, trigger=trigger, started=started, notebook_path=notebook_path)
-
-
-def run_notebook(
-    settings: Settings,
-    eng: sa.Engine,
-    *,
-    slot: datetime | None = None,
-    trigger: str = "manual",
-    clock: Clock = utc_now,
-    notebook: Path | None = None,
-) -> RunOutcome:
-    """Claim the slot (if any), execute the notebook in a child process, and record the end."""
-    started = clock()
-    notebook = notebook or default_notebook(settings)
-    out = output_path(settings.runs, slot or started)
-    run_id = open_run(eng, trigger=trigger, slot=slot, started=started, notebook_path=str(out))
-    if run_id is None:
-        return RunOutcome(None, "skipped", slot=slot, error="slot already claimed")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    parameters = {
-        "database_url": None,  # read from the environment, never written into the notebook
-        "rocksdb_path": str(settings.rocksdb.resolve()),
-        "hn_api_url": settings.hn_api_url,
-        "score_threshold": settings.score_threshold,
-        "limit": settings.posts_limit,
-        "slot": slot.astimezone(UTC).isoformat() if slot else None,
-        "run_id": run_id,
-    }
-    outcome = execute(notebook, out, parameters, settings)
-    outcome.run_id, outcome.slot = run_id, slot
-    record = records.get_run(eng, run_id)
-    if outcome.status == "succeeded":
-        if record and record["status"] == "running":
-            # The kernel finished but never closed its record: the notebook did not collect.
-            outcome.status, outcome.error = "failed", "the notebook finished without a collection"
-        elif record and record["status"] == "failed":
-            outcome.status, outcome.error = "failed", record["error"]
-    if outcome.status == "failed":
-        reason = outcome.error or "notebook failed"
-        if outcome.cell_index is not None:
-            reason = f"cell {outcome.cell_index}: {reason}"
-        records.finish_run(eng, run_id, "failed", clock(), error=reason, notebook_path=str(out))
-        log.error("run %s failed: %s (notebook kept at %s)", run_id, reason, out)
-        outcome.error = reason
-    else:
-        outcome.statistics = {k: record[k] for k in STATISTICS} if record else {}
-        log.info("run %s succeeded; notebook at %s", run_id, out)
-    prune_outputs(settings.runs, settings.retention_days, clock())
-    return outcome
-
-
-def execute(
-    notebook: Path,
-    out: Path,
-    parameters: Mapping[str, Any],
-    settings: Settings,
-    kernel_name: str = "python3",
-) -> RunOutcome:
-    """Run papermill in a child process with per-cell and per-run timeouts."""
-    with tempfile.TemporaryDirectory(prefix="hnlab-run-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        request = {
-            "notebook": str(notebook),
-            "output": str(out),
-            "parameters": dict(parameters),
-            "cell_timeout": settings.cell_timeout,
-            "kernel_name": kernel_name,
-            "result": str(result_path),
-            "cwd": str(notebook.resolve().parent),
-        }
-        env = {**os.environ, **settings_env(settings)}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hnlab.runner", json.dumps(request)],
-            env=env,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            _, stderr = proc.communicate(timeout=settings.run_timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return RunOutcome(
-                None,
-                "failed",
-                notebook_path=str(out),
-                error=f"run timed out after {settings.run_timeout:g}s "
-                "(HNLAB_RUN_TIMEOUT); the kernel was killed",
-            )
-        if result_path.exists():
-            result = json.loads(result_path.read_text())
-        else:
-            tail = stderr.decode(errors="replace").strip().splitlines()[-1:] if stderr else []
-            result = {
-                "status": "failed",
-                "error": f"papermill exited with {proc.returncode}: {' '.join(tail)}",
-            }
-    return RunOutcome(
-        None,
-        result["status"],
-        notebook_path=str(out),
-        error=result.get("error"),
-        cell_index=result.get("cell_index"),
-        ename=result.get("ename"),
-        evalue=result.get("evalue"),
-    )
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()  # reaps it and closes its pipes
-
-
-def _child(request: dict[str, Any]) -> int:
-    """In the child: run papermill and write what happened to ``request['result']``."""
-    import papermill
-    from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    result: dict[str, Any] = {"status": "succeeded"}
-    try:
-        papermill.execute_notebook(
-            request["notebook"],
-            request["output"],
-            parameters=request["parameters"],
-            kernel_name=request["kernel_name"],
-            execution_timeout=request["cell_timeout"],
-            progress_bar=False,
-            request_save_on_cell_execute=True,
-            cwd=request["cwd"],
-        )
-    except papermill.PapermillExecutionError as exc:
-        result = {
-            "status": "failed",
-            "cell_index": exc.cell_index,
-            "ename": exc.ename,
-            "evalue": exc.evalue,
-            "error": f"{exc.ename}: {exc.evalue}",
-        }
-    except CellTimeoutError as exc:
-        result = {
-            "status": "failed",
-            "ename": "CellTimeoutError",
-            "error": f"a cell timed out after {request['cell_timeout']:g}s "
-            f"(HNLAB_CELL_TIMEOUT): {str(exc).splitlines()[0]}",
-        }
-        result["cell_index"] = _running_cell(request["output"])
-    except DeadKernelError as exc:
-        result = {
-            "status": "failed",
-            "ename": "DeadKernelError",
-            "error": f"the kernel died: {exc}",
-        }
-        result["cell_index"] = _running_cell(request["output"])
-    except NoSuchKernel as exc:
-        result = {
-            "status": "failed",
-            "ename": "NoSuchKernel",
-            "error": f"no Jupyter kernel named {exc.name!r}; run "
-            "'python -m ipykernel install --user'",
-        }
-    except Exception as exc:  # the notebook file itself, papermill's own errors
-        result = {"status": "failed", "ename": type(exc).__name__, "error": str(exc)}
-    Path(request["result"]).write_text(json.dumps(result))
-    return 0 if result["status"] == "succeeded" else 1
-
-
-def _running_cell(output: str) -> int | None:
-    """The index of the cell that was executing when the run stopped, or None.
-
-    After a cell timeout papermill marks that cell ``completed`` without an
-    exception, so the status alone is not trusted: the answer is the last cell
-    papermill started (cells it never reached stay ``pending``).
-    """
-    try:
-        nb = json.loads(Path(output).read_text())
-    except (OSError, ValueError):
-        return None
-    started = None
-    for index, cell in enumerate(nb.get("cells", [])):
-        meta = cell.get("metadata", {}).get("papermill", {})
-        if meta.get("status") == "running":
-            return index
-        if meta.get("start_time") and meta.get("status") != "pending":
-            started = index
-    return started
 
 
 def prune_outputs(runs_dir: Path, retention_days: int, now: datetime) -> int:
@@ -319,33 +77,150 @@ def prune_outputs(runs_dir: Path, retention_days: int, now: datetime) -> int:
     return removed
 
 
-def run_direct(
-    settings: Settings,
-    eng: sa.Engine,
-    *,
-    slot: datetime | None = None,
-    trigger: str = "manual",
-    clock: Clock = utc_now,
-) -> RunOutcome:
-    """Claim the slot (if any) and run the collector in this process, in its own event loop."""
-    import asyncio
+@dataclass
+class RunOutcome:
+    """What one run ended as."""
 
-    from hnlab.collector import collect_once
-    from hnlab.errors import HnlabError
+    run_id: int | None
+    status: str  # succeeded, failed, skipped
+    slot: datetime | None = None
+    notebook_path: str | None = None
+    error: str | None = None
+    cell_index: int | None = None
+    ename: str | None = None
+    evalue: str | None = None
+    statistics: dict[str, Any] = field(default_factory=dict)
 
-    started = clock()
-    run_id = open_run(eng, trigger=trigger, slot=slot, started=started)
-    if run_id is None:
-        return RunOutcome(None, "skipped", slot=slot, error="slot already claimed")
-    try:
-        stats = asyncio.run(
-            collect_once(settings, trigger=trigger, run_id=run_id, slot=slot, clock=clock)
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "skipped")
+
+
+class SlotRunner:
+    """Runs slots in one mode against one engine; see the module docstring for the steps.
+
+    ``direct`` needs the ``collector`` (whose repository's engine is used unless
+    ``engine`` is given); ``notebook`` needs the ``settings`` the kernel inherits.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine | None = None,
+        *,
+        mode: Mode = "direct",
+        collector: HourlyPostsCollectorJob | None = None,
+        settings: Settings | None = None,
+        notebook: Path | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'notebook' or 'direct', got {mode!r}")
+        if mode == "direct" and collector is None:
+            raise ValueError("a direct SlotRunner needs the collector")
+        if mode == "notebook" and settings is None:
+            raise ValueError("a notebook SlotRunner needs settings=Settings(...)")
+        if engine is None:
+            if collector is None:
+                raise ValueError("SlotRunner needs an engine or a collector")
+            engine = collector.post_repository.engine
+        self.engine = engine
+        self.mode: Mode = mode
+        self.collector = collector
+        self.settings = settings
+        self.notebook = notebook or (settings or Settings()).collect_notebook
+        self.clock = clock
+
+    async def run(self, slot: datetime | None = None, *, trigger: str | None = None) -> RunOutcome:
+        """Run ``slot`` (claimed first; None: a manual run) and return how it ended."""
+        trigger = trigger or ("scheduled" if slot else "manual")
+        started = self.clock()
+        out = None
+        if self.mode == "notebook":
+            assert self.settings is not None
+            out = output_path(self.settings.runs, slot or started)
+        run_id = await records.open_run(
+            self.engine,
+            trigger=trigger,
+            started=started,
+            slot=slot,
+            notebook_path=str(out) if out else None,
         )
-    except HnlabError as exc:
-        records.finish_run(eng, run_id, "failed", clock(), error=str(exc), only_if_running=True)
-        return RunOutcome(run_id, "failed", slot=slot, error=str(exc))
-    return RunOutcome(run_id, "succeeded", slot=slot, statistics=stats)
+        if run_id is None:
+            log.info("slot %s already claimed", slot.isoformat() if slot else "-")
+            return RunOutcome(None, "skipped", slot=slot, error="slot already claimed")
+        if out is None:
+            outcome = await self._direct(run_id, slot)
+        else:
+            outcome = await self._notebook(run_id, slot, out)
+        if outcome.status == "failed":
+            await self._close_failed(outcome)
+            log.error("run %s failed: %s", run_id, outcome.error)
+        else:
+            log.info("run %s succeeded", run_id)
+        return outcome
 
+    async def _direct(self, run_id: int, slot: datetime | None) -> RunOutcome:
+        assert self.collector is not None
+        try:
+            stats = await self.collector.run_collection(run_id=run_id, slot=slot)
+        except HnlabError as exc:
+            return RunOutcome(run_id, "failed", slot=slot, error=str(exc))
+        return RunOutcome(run_id, "succeeded", slot=slot, statistics=stats)
 
-if __name__ == "__main__":
-    sys.exit(_child(json.loads(sys.argv[1])))
+    async def _notebook(self, run_id: int, slot: datetime | None, out: Path) -> RunOutcome:
+        settings = self.settings
+        assert settings is not None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # The kernel uses this runner's database, and reads every other setting from the
+        # same environment; only the run's identity is a parameter.
+        env = {**settings.to_env(), "HNLAB_DATABASE_URL": engine_url(self.engine)}
+        parameters = {"run_id": run_id, "slot": slot.astimezone(UTC).isoformat() if slot else None}
+        executed = await asyncio.to_thread(
+            execute,
+            self.notebook,
+            out,
+            parameters,
+            env=env,
+            cell_timeout=settings.cell_timeout,
+            run_timeout=settings.run_timeout,
+        )
+        outcome = RunOutcome(
+            run_id,
+            executed.status,
+            slot=slot,
+            notebook_path=executed.notebook_path,
+            error=executed.error,
+            cell_index=executed.cell_index,
+            ename=executed.ename,
+            evalue=executed.evalue,
+        )
+        record = await records.get_run(self.engine, run_id)
+        if outcome.status == "succeeded" and record is not None:
+            if record["status"] == "running":
+                # The kernel finished but never closed its record: the notebook did not collect.
+                outcome.status, outcome.error = (
+                    "failed",
+                    "the notebook finished without a collection",
+                )
+            elif record["status"] == "failed":
+                outcome.status, outcome.error = "failed", record["error"]
+            else:
+                outcome.statistics = {k: record[k] for k in STATISTICS}
+        if outcome.status == "failed" and outcome.cell_index is not None:
+            outcome.error = f"cell {outcome.cell_index}: {outcome.error or 'notebook failed'}"
+        await asyncio.to_thread(prune_outputs, settings.runs, settings.retention_days, self.clock())
+        return outcome
+
+    async def _close_failed(self, outcome: RunOutcome) -> None:
+        """Close a failed run's record, unless the collector already closed it as failed."""
+        assert outcome.run_id is not None
+        with contextlib.suppress(DatabaseError):  # unreachable: the stale-run sweep closes it
+            await records.finish_run(
+                self.engine,
+                outcome.run_id,
+                "failed",
+                self.clock(),
+                error=outcome.error or "run failed",
+                notebook_path=outcome.notebook_path,
+                only_if_running=self.mode == "direct",
+            )

@@ -1,29 +1,31 @@
-"""JobScheduler and SchedulerFactory: the seed's names on APScheduler 3.11.
+"""JobScheduler: the seed's scheduler on APScheduler 3.11.
 
 The only module that imports apscheduler. Settings the defaults get wrong are
 explicit: the cron trigger's zone is UTC (a zone-less trigger follows the
 machine's local zone), ``max_instances=1``, ``coalesce=True`` and a misfire
 grace of minutes, not one second. APScheduler only logs missed, overlapping and
-failed fires; here each becomes a ``collection_runs`` row. Its ``shutdown``
-does not wait for running jobs, so ``stop()`` drains them first.
+failed fires; here each becomes a ``collection_runs`` row, written on the
+scheduler's own event loop, and kept in memory while PostgreSQL cannot be reached.
 
-Job bodies run in worker threads (``asyncio.to_thread``), each collection in
-its own event loop there, so the scheduler's loop never stalls.
+A slot's body is a coroutine function (``SlotRunner.run``: a direct collection
+runs on the loop, a notebook run waits in a worker thread) or a plain function,
+which runs in a worker thread. Two APScheduler 3 behaviours are worked around:
+its ``shutdown`` does not wait for running jobs (``stop_async`` drains them
+first), and on asyncio it only *schedules* the shutdown on the loop, so
+``is_running()`` stayed True after ``stop()`` returned (``stop`` shuts down now).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import logging
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
@@ -38,21 +40,18 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab import records
-from hnlab.cache import RocksDBStore
-from hnlab.client import HNClient
 from hnlab.collector import HourlyPostsCollectorJob
-from hnlab.config import DEFAULT_HN_API_URL, Settings
-from hnlab.db import PostRepository, make_async_engine, make_engine
-from hnlab.errors import ConfigError, HnlabError, JobNotFoundError
+from hnlab.errors import ConfigError, DatabaseError, DatabaseUnavailableError, JobNotFoundError
+from hnlab.runner import SlotRunner
 
 log = logging.getLogger(__name__)
 
 HOURLY_JOB_ID = "hourly_posts_collection"
 DEFAULT_CRON = "0 * * * *"
-SlotBody = Callable[[datetime], Any]  # runs one slot in a worker thread
+SlotBody = Callable[[datetime], Awaitable[Any] | Any]  # one slot: a coroutine, or a thread
 
 
 def cron_trigger(expression: str = DEFAULT_CRON, label: str = "HNLAB_CRON") -> CronTrigger:
@@ -90,12 +89,16 @@ class _Event:
 
 
 class JobScheduler:
-    """The hourly collection on an ``AsyncIOScheduler``, with the seed's methods."""
+    """The hourly collection on an ``AsyncIOScheduler``, with the seed's methods.
+
+    ``engine`` (async) is where missed, overlapping and failed fires are recorded;
+    by default the registered collector's.
+    """
 
     def __init__(
         self,
         *,
-        engine: sa.Engine | None = None,
+        engine: AsyncEngine | None = None,
         cron: str = DEFAULT_CRON,
         misfire_grace_minutes: int = 10,
         drain_timeout: float = 300.0,
@@ -112,12 +115,18 @@ class JobScheduler:
             self._on_event,
             EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED,
         )
+        self._body: SlotBody | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Fires that could not be recorded (PostgreSQL unreachable), oldest first; written
         # as soon as PostgreSQL answers again, so every hour leaves a row.
         self._unrecorded: collections.deque[_Event] = collections.deque(maxlen=_UNRECORDED_MAX)
-        self._active = 0
-        self._idle = threading.Condition()
-        self._stopping = False
+        self._slots: set[asyncio.Task[Any]] = set()
+        self._bookkeeping: set[asyncio.Task[None]] = set()
+        self._record_lock = asyncio.Lock()
+        # APScheduler's memory store forgets every job on shutdown: keep what was added
+        # (and which were paused), so start() after stop() schedules the same jobs.
+        self._definitions: dict[str, tuple[Callable[..., Any], Any, dict[str, Any]]] = {}
+        self._paused: set[str] = set()
 
     # -- the seed's methods ---------------------------------------------------------------
     def register_hourly_collector(
@@ -129,18 +138,20 @@ class JobScheduler:
     ) -> Job:
         """Schedule the hourly collection (job id ``hourly_posts_collection``).
 
-        ``body`` overrides what one slot does (the notebook runner uses this);
-        by default the collector runs in its own event loop in a worker thread.
+        By default each slot is claimed and collected in-process (``SlotRunner``);
+        ``body`` overrides what one slot does.
         """
-        self.hourly_collector = hourly_collector
         if body is None:
             if hourly_collector is None:
-                raise HnlabError("register_hourly_collector needs a collector or a body")
-            body = self._direct_body(hourly_collector)
+                raise ValueError("register_hourly_collector needs a collector or a body")
+            body = SlotRunner(collector=hourly_collector, clock=self.clock).run
+        if self.engine is None and hourly_collector is not None:
+            self.engine = hourly_collector.post_repository.engine
+        self.hourly_collector = hourly_collector
         self._body = body
-        return self._scheduler.add_job(
+        return self._add(
             self._run_slot,
-            trigger=trigger or self.trigger,
+            trigger or self.trigger,
             id=HOURLY_JOB_ID,
             name="Hourly posts collection",
             max_instances=1,
@@ -150,38 +161,53 @@ class JobScheduler:
         )
 
     def start(self) -> None:
-        """Start scheduling; needs a running asyncio event loop."""
+        """Start scheduling on the running event loop (again after ``stop``, too)."""
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise HnlabError(
+            raise RuntimeError(
                 "JobScheduler.start() needs a running asyncio event loop; "
                 "call it from async code, e.g. inside asyncio.run()"
             ) from None
         if not self._scheduler.running:
-            self._stopping = False
+            self._loop = loop
+            self._record_lock = asyncio.Lock()  # a lock belongs to one loop
+            for job_id, (func, trigger, kwargs) in self._definitions.items():
+                if self._scheduler.get_job(job_id) is None:
+                    paused = {"next_run_time": None} if job_id in self._paused else {}
+                    self._scheduler.add_job(func, trigger=trigger, id=job_id, **kwargs, **paused)
             self._scheduler.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop new fires, wait up to ``timeout`` s for running jobs, then shut down."""
+        """Stop scheduling; ``is_running()`` is False when this returns.
+
+        From another thread it drains like ``stop_async`` (up to ``timeout`` s). On the
+        event loop's own thread it cannot wait without blocking the loop: new fires stop
+        at once, and a collection already running finishes on the loop. Code on the loop
+        that wants to wait for it uses ``await stop_async()``.
+        """
         if not self._scheduler.running:
             return
-        self._stopping = True
-        self._scheduler.pause()
-        if not self.wait_idle(self.drain_timeout if timeout is None else timeout):
-            log.warning("stop: a job is still running after the drain timeout; leaving it")
-        self._scheduler.shutdown(wait=False)
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _on_thread_of(loop):
+            asyncio.run_coroutine_threadsafe(self.stop_async(timeout), loop).result()
+            return
+        if self._slots:
+            log.warning("stop: a collection is still running; it finishes on the event loop")
+        self._shutdown()
 
     async def stop_async(self, drain_timeout: float | None = None) -> None:
-        """``stop()`` for code on the event loop: drains without blocking the loop."""
+        """Stop new fires, wait up to ``drain_timeout`` s for running ones, then shut down."""
         if not self._scheduler.running:
             return
-        self._stopping = True
         self._scheduler.pause()
         limit = self.drain_timeout if drain_timeout is None else drain_timeout
-        if not await asyncio.to_thread(self.wait_idle, limit):
-            log.warning("stop: a job is still running after %.0fs; leaving it", limit)
-        self._scheduler.shutdown(wait=False)
+        running = {*self._slots, *self._bookkeeping}
+        if running:
+            _, left = await asyncio.wait(running, timeout=limit)
+            if left:
+                log.warning("stop: a job is still running after %.0fs; leaving it", limit)
+        self._shutdown()
 
     def add_job(
         self,
@@ -197,7 +223,7 @@ class JobScheduler:
         kwargs.setdefault("coalesce", True)
         if trigger == "cron":
             kwargs.setdefault("timezone", UTC)
-        return self._scheduler.add_job(func, trigger=trigger, id=id, name=name, **kwargs)
+        return self._add(func, trigger, id=id, name=name, **kwargs)
 
     def get_jobs(self) -> list[Job]:
         """All scheduled jobs (``id``, ``name``, ``next_run_time``)."""
@@ -216,6 +242,8 @@ class JobScheduler:
             self._scheduler.remove_job(self._check_id(job_id))
         except JobLookupError:
             raise JobNotFoundError(job_id) from None
+        self._definitions.pop(job_id, None)
+        self._paused.discard(job_id)
 
     def pause_job(self, job_id: str) -> None:
         """Pause a job (its ``next_run_time`` becomes None)."""
@@ -223,6 +251,7 @@ class JobScheduler:
             self._scheduler.pause_job(self._check_id(job_id))
         except JobLookupError:
             raise JobNotFoundError(job_id) from None
+        self._paused.add(job_id)
 
     def resume_job(self, job_id: str) -> None:
         """Resume a paused job."""
@@ -230,6 +259,7 @@ class JobScheduler:
             self._scheduler.resume_job(self._check_id(job_id))
         except JobLookupError:
             raise JobNotFoundError(job_id) from None
+        self._paused.discard(job_id)
 
     def is_running(self) -> bool:
         """True while the scheduler is started."""
@@ -248,24 +278,13 @@ class JobScheduler:
             return job.next_run_time.astimezone(UTC)  # type: ignore[no-any-return]
         return self.trigger.get_next_fire_time(None, self.clock())  # type: ignore[no-any-return]
 
-    async def catch_up(self) -> Any:
-        """Run the current slot now if it is unclaimed and still inside the grace time."""
-        slot = self.current_slot()
+    async def catch_up(self, slot: datetime | None = None) -> Any:
+        """Run ``slot`` (by default the current one, if still inside the grace time) now."""
+        slot = slot or self.current_slot()
         if slot is None:
             return None
         log.info("catching up slot %s", slot.isoformat())
         return await self._run_body(slot)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until no job body is running; False if ``timeout`` passed first."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._active:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
-        return True
 
     # -- internals ----------------------------------------------------------------------
     @staticmethod
@@ -273,6 +292,17 @@ class JobScheduler:
         if not isinstance(job_id, str) or not job_id.strip():
             raise JobNotFoundError(job_id)
         return job_id
+
+    def _add(self, func: Callable[..., Any], trigger: Any, *, id: str, **kwargs: Any) -> Job:
+        job = self._scheduler.add_job(func, trigger=trigger, id=id, **kwargs)
+        self._definitions[id] = (func, trigger, kwargs)
+        self._paused.discard(id)
+        return job
+
+    def _shutdown(self) -> None:
+        # AsyncIOScheduler.shutdown() only queues its own shutdown on the loop; run the same
+        # function now, so the state is STOPPED when stop() returns and start() works again.
+        AsyncIOScheduler._shutdown.__wrapped__(self._scheduler, False)
 
     async def _run_slot(self) -> Any:
         now = self.clock()
@@ -284,153 +314,88 @@ class JobScheduler:
         return job.trigger if job is not None else self.trigger
 
     async def _run_body(self, slot: datetime) -> Any:
-        with self._idle:
-            self._active += 1
-        try:
-            return await asyncio.to_thread(self._body, slot)
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+        """Run the body as a task of its own, so a shutdown that cancels APScheduler's
+        job future never cancels a collection halfway."""
+        task = asyncio.ensure_future(self._call_body(slot))
+        self._slots.add(task)
+        task.add_done_callback(self._slots.discard)
+        return await asyncio.shield(task)
 
-    def _direct_body(self, collector: HourlyPostsCollectorJob) -> SlotBody:
-        def body(slot: datetime) -> Any:
-            return asyncio.run(run_slot_direct(collector, slot, self.clock()))
-
-        return body
+    async def _call_body(self, slot: datetime) -> Any:
+        body = self._body
+        if body is None:
+            raise RuntimeError("no hourly job is registered; call register_hourly_collector()")
+        if inspect.iscoroutinefunction(body):
+            return await body(slot)
+        return await asyncio.to_thread(body, slot)
 
     def _on_event(self, event: JobEvent) -> None:
-        if event.code == EVENT_JOB_EXECUTED:
-            if event.job_id == HOURLY_JOB_ID and self.engine is not None:
-                self._record_unrecorded()  # this run reached PostgreSQL: so can the backlog
-            return
+        """APScheduler's listener (on the loop's thread): queue a record of the fire."""
         if event.job_id != HOURLY_JOB_ID or self.engine is None:
-            log.warning("job %s: event %s", event.job_id, event.code)
+            if event.code != EVENT_JOB_EXECUTED:
+                log.warning("job %s: event %s", event.job_id, event.code)
             return
+        if event.code == EVENT_JOB_EXECUTED:
+            if self._unrecorded:  # this run reached PostgreSQL: so can the backlog
+                self._record_soon()
+            return
+        exc = event.exception if isinstance(event, JobExecutionEvent) else None
+        if isinstance(exc, asyncio.CancelledError):
+            return  # our own shutdown cancelled APScheduler's wait; the slot runs on
         scheduled = getattr(event, "scheduled_run_time", None)
         if isinstance(event, JobSubmissionEvent) and event.scheduled_run_times:
             scheduled = event.scheduled_run_times[0]
         slot = scheduled.astimezone(UTC) if scheduled else None
         if event.code == EVENT_JOB_MISSED:
+            grace = self.misfire_grace.total_seconds() / 60
             status, reason = (
                 "skipped",
-                (
-                    f"missed: the fire for {slot:%Y-%m-%d %H:%M}Z came later than the "
-                    f"{self.misfire_grace.total_seconds() / 60:g}-minute misfire grace"
-                ),
+                f"missed: the fire for {slot:%Y-%m-%d %H:%M}Z came later than the "
+                f"{grace:g}-minute misfire grace",
             )
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             status, reason = "skipped", "overlap: the previous run was still running"
         else:
-            exc = event.exception if isinstance(event, JobExecutionEvent) else None
             status, reason = "failed", f"job raised {type(exc).__name__}: {exc}"
         log.warning("slot %s %s: %s", slot, status, reason)
         self._unrecorded.append(_Event(slot, status, reason, self.clock()))
-        self._record_unrecorded()
+        self._record_soon()
 
-    def _record_unrecorded(self) -> None:
+    def _record_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._record_unrecorded())
+        self._bookkeeping.add(task)
+        task.add_done_callback(self._bookkeeping.discard)
+
+    async def _record_unrecorded(self) -> None:
         """Write the backlog of fire records, oldest first; keep it while PostgreSQL is down."""
         assert self.engine is not None
-        while self._unrecorded:
-            event = self._unrecorded[0]
-            try:
-                records.record_event(
-                    self.engine,
-                    slot=event.slot,
-                    status=event.status,
-                    error=event.error,
-                    at=event.at,
-                )
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
-                log.error(
-                    "could not reach PostgreSQL to record %s for slot %s (kept, %s waiting): %s",
-                    event.status,
-                    event.slot,
-                    len(self._unrecorded),
-                    str(exc).splitlines()[0],
-                )
-                return
-            except Exception as exc:  # not a connection problem: retrying would block the rest
-                log.error(
-                    "could not record %s for slot %s: %s",
-                    event.status,
-                    event.slot,
-                    str(exc).splitlines()[0],
-                )
-            self._unrecorded.popleft()
+        async with self._record_lock:
+            while self._unrecorded:
+                event = self._unrecorded[0]
+                try:
+                    await records.record_event(
+                        self.engine,
+                        slot=event.slot,
+                        status=event.status,
+                        error=event.error,
+                        at=event.at,
+                    )
+                except DatabaseUnavailableError as exc:
+                    log.error(
+                        "could not record %s for slot %s (kept, %s waiting): %s",
+                        event.status,
+                        event.slot,
+                        len(self._unrecorded),
+                        exc,
+                    )
+                    return
+                except DatabaseError as exc:  # refused: retrying would block the rest
+                    log.error("could not record %s for slot %s: %s", event.status, event.slot, exc)
+                self._unrecorded.popleft()
 
 
-async def run_slot_direct(
-    collector: HourlyPostsCollectorJob, slot: datetime, started: datetime
-) -> dict[str, Any] | None:
-    """Claim ``slot`` and run the collector once, in the current event loop."""
-    repo = collector.post_repository
+def _on_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
     try:
-        run_id = await repo.claim_slot(slot, "scheduled", started)
-        if run_id is None:
-            log.info("slot %s already claimed", slot.isoformat())
-            return None
-        return await collector.run_collection(run_id=run_id, slot=slot)
-    finally:
-        await repo.engine.dispose()  # its pool belongs to this loop, which ends here
-
-
-class SchedulerFactory:
-    """Wires the repository, the RocksDB store, the HN client, the collector and the scheduler."""
-
-    @staticmethod
-    def create_scheduler(
-        db_session: async_sessionmaker[Any] | AsyncEngine | str,
-        rocksdb_path: str,
-        score_threshold: int = 50,
-        posts_limit: int = 100,
-        **kwargs: Any,
-    ) -> JobScheduler:
-        """A JobScheduler whose ``.hourly_collector`` is ready to run every hour.
-
-        Extra keyword arguments: ``hn_api_url``, ``mode`` ("direct" or
-        "notebook"), ``settings`` (for notebook runs), ``cron``,
-        ``misfire_grace_minutes``, ``story_list``, ``concurrency``, ``clock``.
-        """
-        if isinstance(db_session, str):
-            async_engine = make_async_engine(db_session)
-        elif isinstance(db_session, AsyncEngine):
-            async_engine = db_session
-        else:
-            async_engine = PostRepository(db_session).engine
-        settings: Settings | None = kwargs.get("settings")
-        repo = PostRepository(async_engine)
-        collector = HourlyPostsCollectorJob(
-            repo,
-            RocksDBStore(rocksdb_path),
-            HNClient(
-                kwargs.get("hn_api_url", DEFAULT_HN_API_URL),
-                concurrency=kwargs.get("concurrency", 100),
-            ),
-            score_threshold,
-            posts_limit,
-            story_list=kwargs.get("story_list", "top"),
-            trigger="scheduled",
-            **({"clock": kwargs["clock"]} if "clock" in kwargs else {}),
-        )
-        sync_engine = make_engine(async_engine.url.render_as_string(hide_password=False))
-        scheduler = JobScheduler(
-            engine=sync_engine,
-            cron=kwargs.get("cron", DEFAULT_CRON),
-            misfire_grace_minutes=kwargs.get("misfire_grace_minutes", 10),
-            clock=kwargs.get("clock"),
-        )
-        body = None
-        if kwargs.get("mode", "direct") == "notebook":
-            from hnlab.runner import run_notebook
-
-            if settings is None:
-                raise HnlabError("SchedulerFactory mode='notebook' needs settings=Settings(...)")
-
-            def body(slot: datetime) -> Any:
-                return run_notebook(
-                    settings, sync_engine, slot=slot, trigger="scheduled", clock=scheduler.clock
-                )
-
-        scheduler.register_hourly_collector(collector, body=body)
-        return scheduler
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -1,7 +1,9 @@
 """RunnerService: what ``hnlab run`` is: the scheduler, heartbeats, catch-up and clean exits.
 
-Split from ``runner`` (one notebook run) because this is the long-lived process
-around it: signals, the heartbeat row, and the drain on exit.
+The long-lived process around the slot runner. It prepares the database once,
+opens one async engine on its event loop, and schedules three jobs there: the
+hourly collection, a heartbeat row every minute, and the HTML reports
+(``HNLAB_REPORT_CRON``). SIGINT and SIGTERM drain the running collection.
 """
 
 from __future__ import annotations
@@ -13,135 +15,181 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from hnlab import records
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hnlab import db, records
 from hnlab.config import Settings
-from hnlab.db import engine
-from hnlab.errors import ConfigError
-from hnlab.runner import RunOutcome, default_notebook, run_direct, run_notebook
+from hnlab.errors import ConfigError, DatabaseError
+from hnlab.factory import Parts, open_parts
+from hnlab.runner import MODES, Mode, RunOutcome, SlotRunner
 from hnlab.scheduler import JobScheduler, cron_trigger, latest_fire
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_JOB_ID = "runner_heartbeat"
 REPORT_JOB_ID = "report_generation"
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def in_words(delta: timedelta) -> str:
+    """``timedelta(minutes=75)`` as ``1 h 15 min``; under a minute as seconds."""
+    seconds = max(0, round(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class RunnerService:
-    """One runner process. Several may run against one PostgreSQL; each hour runs once."""
+    """One runner process. Several may run against one PostgreSQL; each slot runs once."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        mode: str = "notebook",
+        mode: Mode = "notebook",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        if mode not in ("notebook", "direct"):
+        if mode not in MODES:
             raise ValueError(f"mode must be 'notebook' or 'direct', got {mode!r}")
         self.settings = settings
-        self.mode = mode
+        self.mode: Mode = mode
         self.clock = clock or (lambda: datetime.now(UTC))
         self.trigger = cron_trigger(settings.cron, settings.label("cron"))
-        notebook = default_notebook(settings)
+        self.report_trigger = cron_trigger(settings.report_cron, settings.label("report_cron"))
+        notebook = settings.collect_notebook
         if mode == "notebook" and not notebook.is_file():
             raise ConfigError(
                 f"{settings.label('notebook')} names no notebook: {str(notebook)!r}; "
                 "point it at collect.ipynb or run with --direct"
             )
-        settings.ensure_dirs()
-        self.engine = engine(settings)
+        self.database = db.prepare(settings)
         self.runner_id = f"{records.host_name()}:{os.getpid()}"
         self.started = self.clock()
         self.scheduler: JobScheduler | None = None
+        self._engine: AsyncEngine | None = None
 
-    def run_slot(self, slot: datetime | None) -> RunOutcome:
-        """Run one collection for ``slot`` (claimed first) in this runner's mode."""
-        if self.mode == "notebook":
-            return run_notebook(
-                self.settings,
-                self.engine,
-                slot=slot,
-                trigger="scheduled" if slot else "manual",
-                clock=self.clock,
-                notebook=self.settings.notebook,
-            )
-        return run_direct(
-            self.settings,
-            self.engine,
-            slot=slot,
-            trigger="scheduled" if slot else "manual",
-            clock=self.clock,
-        )
+    async def run_once(self) -> RunOutcome:
+        """Claim the latest scheduled slot and run it (``hnlab run --once``)."""
+        async with open_parts(
+            self.settings, trigger="scheduled", clock=self.clock, database=self.database
+        ) as parts:
+            await self._close_stale(parts.engine)
+            now = self.clock()
+            slot = latest_fire(self.trigger, now, timedelta(days=1)) or now
+            return await self._slot_runner(parts).run(slot)
 
-    def run_once(self) -> RunOutcome:
-        """Claim the current slot and run it (``hnlab run --once``)."""
-        self._close_stale()
-        now = self.clock()
-        slot = latest_fire(self.trigger, now, timedelta(days=1)) or now
-        return self.run_slot(slot)
+    async def serve(self, stop: asyncio.Event | None = None, say: Say = _quiet) -> None:
+        """Schedule until SIGINT/SIGTERM (or ``stop`` is set), then drain and return.
 
-    async def serve(self, stop: asyncio.Event | None = None) -> None:
-        """Schedule until SIGINT/SIGTERM (or ``stop`` is set), then drain and return."""
+        ``say`` receives the lines a person watching the terminal wants: when the next
+        run fires, and whether a catch-up run starts and why.
+        """
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        self._close_stale()
-        scheduler = self.scheduler = JobScheduler(
-            engine=self.engine,
-            cron=self.settings.cron,
-            misfire_grace_minutes=self.settings.misfire_grace_minutes,
-            drain_timeout=self.settings.drain_timeout,
-            clock=self.clock,
-        )
-        scheduler.register_hourly_collector(None, body=self.run_slot)
-        scheduler.add_job(
-            self.beat, "interval", id=HEARTBEAT_JOB_ID, name="Runner heartbeat", minutes=1
-        )
-        scheduler.start()
-        await asyncio.to_thread(self.beat)
-        catch_up = asyncio.create_task(scheduler.catch_up())
-        try:
-            await stop.wait()
-            log.info("stopping: no new runs; draining the running one")
-        finally:
-            await scheduler.stop_async()
-            if not catch_up.done():
-                await asyncio.wait([catch_up], timeout=self.settings.drain_timeout)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            await asyncio.to_thread(records.remove_runner, self.engine, self.runner_id)
-            self.engine.dispose()
+        async with open_parts(
+            self.settings, trigger="scheduled", clock=self.clock, database=self.database
+        ) as parts:
+            self._engine = parts.engine
+            await self._close_stale(parts.engine)
+            scheduler = self.scheduler = JobScheduler(
+                engine=parts.engine,
+                cron=self.settings.cron,
+                misfire_grace_minutes=self.settings.misfire_grace_minutes,
+                drain_timeout=self.settings.drain_timeout,
+                clock=self.clock,
+            )
+            runner = self._slot_runner(parts)
+            scheduler.register_hourly_collector(parts.collector, body=runner.run)
+            scheduler.add_job(
+                self.beat, "interval", id=HEARTBEAT_JOB_ID, name="Runner heartbeat", minutes=1
+            )
+            scheduler.add_job(
+                self.reports, self.report_trigger, id=REPORT_JOB_ID, name="HTML reports"
+            )
+            scheduler.start()
+            await self.beat()
+            catch_up = self._catch_up(scheduler, say)
+            try:
+                await stop.wait()
+                log.info("stopping: no new runs; draining the running one")
+            finally:
+                await scheduler.stop_async()
+                if catch_up is not None and not catch_up.done():
+                    await asyncio.wait([catch_up], timeout=self.settings.drain_timeout)
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                try:
+                    await records.remove_runner(parts.engine, self.runner_id)
+                except DatabaseError as exc:
+                    log.warning("heartbeat row not removed: %s", exc)
+                self._engine = None
 
-    def beat(self) -> None:
+    def _slot_runner(self, parts: Parts) -> SlotRunner:
+        return parts.slot_runner(self.mode, notebook=self.settings.notebook, clock=self.clock)
+
+    def _catch_up(self, scheduler: JobScheduler, say: Say) -> asyncio.Task[object] | None:
+        """Start the current slot's run if it is still inside the misfire grace; say why."""
+        now = self.clock()
+        grace = self.settings.misfire_grace_minutes
+        slot = scheduler.current_slot(now)
+        task = None
+        if slot is not None:
+            say(
+                f"catch-up: the {slot:%H:%M}Z run is {in_words(now - slot)} late, inside the "
+                f"{grace}-minute misfire grace; starting it now unless another runner has it"
+            )
+            task = asyncio.create_task(scheduler.catch_up(slot))
+        else:
+            last = latest_fire(self.trigger, now, timedelta(days=31))
+            if last is not None:
+                say(
+                    f"no catch-up: the last scheduled run, {last:%Y-%m-%d %H:%M}Z, was "
+                    f"{in_words(now - last)} ago, past the {grace}-minute misfire grace "
+                    "(HNLAB_MISFIRE_GRACE_MINUTES)"
+                )
+        upcoming = scheduler.next_run_time()
+        if upcoming is not None:
+            say(f"next run: {upcoming:%Y-%m-%d %H:%M}Z (in {in_words(upcoming - now)})")
+        return task
+
+    async def beat(self) -> None:
         """Refresh this runner's heartbeat row."""
+        if self._engine is None:
+            return
         next_run = self.scheduler.next_run_time() if self.scheduler else None
         try:
-            records.beat(
-                self.engine, self.runner_id, self.mode, self.started, self.clock(), next_run
+            await records.beat(
+                self._engine, self.runner_id, self.mode, self.started, self.clock(), next_run
             )
-        except Exception as exc:
+        except DatabaseError as exc:
             log.warning("heartbeat not written: %s", exc)
 
-    def reports(self) -> None:
-        """Regenerate the HTML reports (a second scheduled job, daily by default)."""
+    async def reports(self) -> None:
+        """Regenerate the HTML reports (papermill in a worker thread)."""
         from hnlab.report import build_reports
 
         try:
-            index, reports = build_reports(self.settings, self.settings.reports_dir)
-            log.info(
-                "reports written to %s (%s ok of %s)",
-                index,
-                sum(r.ok for r in reports),
-                len(reports),
+            index, reports = await asyncio.to_thread(
+                build_reports, self.settings, self.settings.reports_dir
             )
-        except Exception as exc:
+        except Exception as exc:  # a report must never stop the runner
             log.error("reports not written: %s", exc)
+            return
+        log.info(
+            "reports written to %s (%s ok of %s)", index, sum(r.ok for r in reports), len(reports)
+        )
 
-    def _close_stale(self) -> None:
+    async def _close_stale(self, engine: AsyncEngine) -> None:
         now = self.clock()
-        closed = records.close_stale_runs(
-            self.engine, now - timedelta(seconds=self.settings.run_timeout), now
+        closed = await records.close_stale_runs(
+            engine, now - timedelta(seconds=self.settings.run_timeout), now
         )
         if closed:
             log.warning("closed %s stale running record(s) as failed", closed)

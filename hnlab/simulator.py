@@ -22,7 +22,6 @@ import json
 import math
 import random
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -493,12 +492,3 @@ class SimulatedHN:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def shapes(sim: SimulatedHN, ids: Iterable[int]) -> collections.Counter[str]:
-    """Count the item kinds among ``ids`` (for tests and the demo's summary)."""
-    counts: collections.Counter[str] = collections.Counter()
-    for hn_id in ids:
-        spec = sim._spec(hn_id)
-        counts[spec.kind if spec else "missing"] += 1
-    return counts

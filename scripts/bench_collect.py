@@ -36,10 +36,10 @@ import httpx
 import sqlalchemy as sa
 from scratch_db import scratch_database
 
+from hnlab import db
 from hnlab.cache import RocksDBStore
 from hnlab.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
-from hnlab.db import engine
 
 SERVE = """
 import sys, time
@@ -163,7 +163,7 @@ def measure(
     # Every run starts from empty PostgreSQL tables (500 new posts: the heaviest write)
     # and an existing RocksDB store, as every hourly run but the very first one does.
     RocksDBStore(settings.rocksdb).open().close()
-    eng = engine(settings)
+    eng = db.prepare(settings).engine()
     times: dict[str, list[float]] = {"a": [], "c": [], "unbounded": [], "bare": []}
     phases: dict[str, list[float]] = {"fetch_s": [], "write_s": [], "cache_s": []}
     try:

@@ -18,7 +18,7 @@ def scratch_database(settings: Settings, prefix: str = "hnlab_bench") -> Iterato
 
     The server is HNLAB_DATABASE_URL's when that is set, else the embedded one.
     """
-    server_url = db.database_url(settings)
+    server_url = db.prepare(settings, migrate=False).url
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = db.make_engine(server_url, isolation_level="AUTOCOMMIT")
     try:

@@ -109,7 +109,9 @@ async def soak(hours: int, seed: int, root: Path) -> dict[str, object]:
                     )
                     assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
                 slot = sim.now
-                run_id = records.claim_slot(eng, slot, "scheduled", slot)
+                run_id = await records.open_run(
+                    job.post_repository.engine, trigger="scheduled", started=slot, slot=slot
+                )
                 assert run_id is not None, f"slot {slot} claimed twice"
                 try:
                     stats = await job.run_collection(run_id=run_id, slot=slot)

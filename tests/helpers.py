@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hnlab import db
 from hnlab.config import Settings
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,9 +40,20 @@ def hnlab_cli(
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The HNLAB_* variables that reproduce ``settings`` in a child process."""
-    from hnlab.runner import settings_env as env
+    return settings.to_env()
 
-    return env(settings)
+
+def on_loop(engine: sa.Engine, call: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``call`` (e.g. a ``records`` function) with an async engine on ``engine``'s database."""
+
+    async def go() -> T:
+        eng = db.make_async_engine(db.engine_url(engine))
+        try:
+            return await call(eng)
+        finally:
+            await eng.dispose()
+
+    return asyncio.run(go())
 
 
 def hnlab_process(settings: Settings, *args: str, **env: str) -> subprocess.Popen[str]:

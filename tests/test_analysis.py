@@ -178,7 +178,7 @@ def test_importing_analysis_and_plots_stays_light() -> None:
 def test_loaders_return_typed_frames_from_postgres(settings, engine) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from hnlab.collector import collect_once
+    from hnlab.factory import collect_once
 
     stats = asyncio.run(collect_once(settings))
     url = settings.database_url

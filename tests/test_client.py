@@ -11,7 +11,7 @@ import pytest
 
 import hnlab
 from hnlab.client import HNClient, ItemResult
-from hnlab.errors import FetchError, HnlabError
+from hnlab.errors import FetchError
 from hnlab.simulator import Scripted, SimulatedHN
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05}
@@ -50,7 +50,7 @@ def test_an_unknown_list_is_refused() -> None:
             await hn.story_ids("hot")
 
     with pytest.raises(
-        HnlabError, match="story list must be one of top, new, best, ask, show, job, got 'hot'"
+        ValueError, match="story list must be one of top, new, best, ask, show, job, got 'hot'"
     ):
         run(go())
 
@@ -231,7 +231,7 @@ def test_a_closed_client_refuses_reuse_but_sessions_can_repeat(sim: SimulatedHN)
         async with hn:  # a new session for the next run
             await hn.max_item()
         await hn.aclose()
-        with pytest.raises(HnlabError, match="this HNClient is closed"):
+        with pytest.raises(RuntimeError, match="this HNClient is closed"):
             async with hn:
                 pass
 

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from hnlab import HNClient, HourlyPostsCollectorJob, PostRepository, RocksDBStore
-from hnlab.collector import collect_once
 from hnlab.config import Settings
 from hnlab.db import make_async_engine
 from hnlab.errors import CollectionError
+from hnlab.factory import collect_once
 from hnlab.simulator import Scripted, SimulatedHN
 
 from .conftest import SAMPLES, START

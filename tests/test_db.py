@@ -1,14 +1,18 @@
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import db, records
+from hnlab import db, records, repository
 from hnlab.errors import SchemaError
 from hnlab.items import Post
+
+from .helpers import on_loop
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -169,23 +173,26 @@ class StatementCounter:
 
 
 @pytest.fixture
-def repo(database_url: str, engine: sa.Engine) -> Iterator[db.PostRepository]:
+def repo(database_url: str, engine: sa.Engine) -> Iterator[repository.PostRepository]:
     async_engine = db.make_async_engine(database_url, pool_pre_ping=False)
-    yield db.PostRepository(async_engine)
+    yield repository.PostRepository(async_engine)
     asyncio.run(async_engine.dispose())
 
 
 def test_bulk_writes_are_one_statement_each_for_500_rows(
-    repo: db.PostRepository, engine: sa.Engine
+    repo: repository.PostRepository, engine: sa.Engine
 ) -> None:
-    async def scenario() -> tuple[db.WriteResult, db.WriteResult, list[str], set[int]]:
-        run_id = await repo.start_run("manual", T0)
+    async def scenario() -> tuple[
+        repository.WriteResult, repository.WriteResult, list[str], set[int]
+    ]:
+        run_id = await records.open_run(repo.engine, trigger="manual", started=T0)
+        assert run_id is not None
         first = [post(i) for i in range(1, 301)]
         await repo.save_posts(first)
         counter = StatementCounter(repo.engine.sync_engine)
         seen = [post(i, score=200 + i, dead=i == 5) for i in range(1, 501)]
         obs = [
-            db.Observation(p.hn_id, rank, p.score, p.comment_count)
+            repository.Observation(p.hn_id, rank, p.score, p.comment_count)
             for rank, p in enumerate(seen, 1)
         ]
         written = await repo.record_observations(
@@ -213,10 +220,11 @@ def test_bulk_writes_are_one_statement_each_for_500_rows(
 
 
 def test_an_older_observation_never_overwrites_a_newer_one(
-    repo: db.PostRepository, engine: sa.Engine
+    repo: repository.PostRepository, engine: sa.Engine
 ) -> None:
     async def scenario() -> None:
-        run_id = await repo.start_run("manual", T0)
+        run_id = await records.open_run(repo.engine, trigger="manual", started=T0)
+        assert run_id is not None
         later = post(1, score=90, at=T0 + timedelta(hours=2))
         await repo.record_observations(run_id, "top", [], [later], [later], T0 + timedelta(hours=2))
         await repo.record_observations(
@@ -229,17 +237,34 @@ def test_an_older_observation_never_overwrites_a_newer_one(
 
 
 def test_a_slot_is_claimed_once(engine: sa.Engine) -> None:
-    first = records.claim_slot(engine, T0, "scheduled", T0)
-    second = records.claim_slot(engine, T0, "scheduled", T0 + timedelta(seconds=2))
-    other_hour = records.claim_slot(engine, T0 + timedelta(hours=1), "scheduled", T0)
+    async def claims(eng: AsyncEngine) -> list[int | None]:
+        return [
+            await records.open_run(eng, trigger="scheduled", started=T0, slot=T0),
+            await records.open_run(
+                eng, trigger="scheduled", started=T0 + timedelta(seconds=2), slot=T0
+            ),
+            await records.open_run(
+                eng, trigger="scheduled", started=T0, slot=T0 + timedelta(hours=1)
+            ),
+        ]
+
+    first, second, other_hour = on_loop(engine, claims)
     assert first is not None and second is None and other_hour not in (None, first)
 
 
 def test_stale_running_records_are_closed_as_failed(engine: sa.Engine) -> None:
-    old = records.start_run(engine, trigger="manual", started=T0)
-    fresh = records.start_run(engine, trigger="manual", started=T0 + timedelta(minutes=50))
-    closed = records.close_stale_runs(engine, T0 + timedelta(minutes=30), T0 + timedelta(hours=1))
+    async def scenario(eng: AsyncEngine) -> tuple[int, list[dict[str, Any] | None]]:
+        old = await records.open_run(eng, trigger="manual", started=T0)
+        fresh = await records.open_run(eng, trigger="manual", started=T0 + timedelta(minutes=50))
+        assert old is not None and fresh is not None
+        closed = await records.close_stale_runs(
+            eng, T0 + timedelta(minutes=30), T0 + timedelta(hours=1)
+        )
+        return closed, [await records.get_run(eng, old), await records.get_run(eng, fresh)]
+
+    closed, (old, fresh) = on_loop(engine, scenario)
     assert closed == 1
-    assert records.get_run(engine, old)["status"] == "failed"  # type: ignore[index]
-    assert "closed as stale" in records.get_run(engine, old)["error"]  # type: ignore[index]
-    assert records.get_run(engine, fresh)["status"] == "running"  # type: ignore[index]
+    assert old is not None and fresh is not None
+    assert old["status"] == "failed"
+    assert "closed as stale" in old["error"]
+    assert fresh["status"] == "running"

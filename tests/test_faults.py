@@ -22,15 +22,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from hnlab import JobScheduler, db, records
 from hnlab.cache import RocksDBStore
 from hnlab.client import HNClient
-from hnlab.collector import HourlyPostsCollectorJob, collect_once, collector_from_settings
+from hnlab.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
-from hnlab.db import PostRepository
 from hnlab.embedded import EmbeddedPostgres
 from hnlab.errors import CollectionError
+from hnlab.factory import collect_once, collector_from_settings
+from hnlab.repository import PostRepository
 from hnlab.simulator import Scripted, SimulatedHN
 
 from .conftest import START
-from .helpers import hnlab_cli, hnlab_process, settings_env
+from .helpers import hnlab_cli, hnlab_process, on_loop, settings_env
 
 pytestmark = pytest.mark.slow
 
@@ -309,12 +310,17 @@ def test_fires_that_cannot_reach_postgresql_are_recorded_once_it_is_back(
     fired: list[datetime] = []
     first_fire = threading.Event()
 
-    def body(slot: datetime) -> None:  # what a scheduled run does first: claim its hour
+    async_eng = None
+
+    async def body(slot: datetime) -> None:  # what a scheduled run does first: claim its hour
+        assert async_eng is not None
         fired.append(slot)
         first_fire.set()
-        run_id = records.claim_slot(eng, slot, "scheduled", datetime.now(UTC))
+        run_id = await records.open_run(
+            async_eng, trigger="scheduled", started=datetime.now(UTC), slot=slot
+        )
         assert run_id is not None
-        records.finish_run(eng, run_id, "succeeded", datetime.now(UTC))
+        await records.finish_run(async_eng, run_id, "succeeded", datetime.now(UTC))
 
     def rows() -> list[tuple[Any, ...]]:
         return q(eng, "SELECT slot, status, error FROM collection_runs ORDER BY slot")
@@ -325,7 +331,9 @@ def test_fires_that_cannot_reach_postgresql_are_recorded_once_it_is_back(
             time.sleep(0.1)
 
     async def go() -> None:
-        scheduler = JobScheduler(engine=eng)
+        nonlocal async_eng
+        async_eng = db.make_async_engine(own_pg.url())
+        scheduler = JobScheduler(engine=async_eng)
         scheduler.register_hourly_collector(None, body=body, trigger=IntervalTrigger(seconds=1.5))
         own_pg.pause()
         scheduler.start()
@@ -334,6 +342,7 @@ def test_fires_that_cannot_reach_postgresql_are_recorded_once_it_is_back(
         own_pg.resume()
         await asyncio.to_thread(wait_for_two_rows)  # the next fire succeeds, then the backlog
         await scheduler.stop_async()
+        await async_eng.dispose()
 
     try:
         asyncio.run(go())
@@ -345,7 +354,9 @@ def test_fires_that_cannot_reach_postgresql_are_recorded_once_it_is_back(
         (first, "failed"),
         (second, "succeeded"),
     ]
-    assert recorded[0][2].startswith("job raised DatabaseError: cannot reach PostgreSQL at ")
+    assert recorded[0][2].startswith(
+        "job raised DatabaseUnavailableError: cannot reach PostgreSQL at "
+    )
 
 
 def test_two_hnlab_run_instances_collect_each_slot_once(
@@ -392,14 +403,17 @@ def test_a_bad_cron_or_limit_stops_hnlab_run_before_any_work(
 
 
 def test_stale_runs_use_the_run_timeout(engine: sa.Engine) -> None:
-    from hnlab import records
+    async def scenario(eng: Any) -> tuple[int, dict[str, Any] | None]:
+        old = await records.open_run(eng, trigger="scheduled", started=START)
+        assert old is not None
+        closed = await records.close_stale_runs(
+            eng, START + timedelta(seconds=1), START + timedelta(hours=1)
+        )
+        return closed, await records.get_run(eng, old)
 
-    old = records.start_run(engine, trigger="scheduled", started=START)
-    assert (
-        records.close_stale_runs(engine, START + timedelta(seconds=1), START + timedelta(hours=1))
-        == 1
-    )
-    assert records.get_run(engine, old)["status"] == "failed"  # type: ignore[index]
+    closed, old = on_loop(engine, scenario)
+    assert closed == 1
+    assert old is not None and old["status"] == "failed"
 
 
 FILL_WAL = """

@@ -1,5 +1,6 @@
 """Notebook runs on a real Jupyter kernel, and ``hnlab run`` as processes."""
 
+import asyncio
 import os
 import re
 import signal
@@ -16,12 +17,15 @@ import pytest
 import sqlalchemy as sa
 
 from hnlab import records
-from hnlab.config import Settings
-from hnlab.runner import execute, output_path, prune_outputs, run_direct, run_notebook
+from hnlab.config import NOTEBOOKS_DIR, Settings
+from hnlab.execute import execute
+from hnlab.factory import open_parts
+from hnlab.runner import Mode, RunOutcome, output_path, prune_outputs
+from hnlab.service import RunnerService
 from hnlab.simulator import SimulatedHN
 
 from .conftest import START
-from .helpers import REPO, hnlab_process
+from .helpers import REPO, hnlab_process, on_loop
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +42,35 @@ def notebook(path: Path, *sources: str) -> Path:
     }
     nbformat.write(nb, path)
     return path
+
+
+def run_slot(
+    settings: Settings,
+    mode: Mode,
+    slot: datetime | None = None,
+    *,
+    trigger: str | None = None,
+    notebook: Path | None = None,
+) -> RunOutcome:
+    """One slot through the slot runner, built the way ``hnlab run`` builds it."""
+
+    async def go() -> RunOutcome:
+        async with open_parts(settings) as parts:
+            return await parts.slot_runner(mode, notebook=notebook).run(slot, trigger=trigger)
+
+    return asyncio.run(go())
+
+
+def execute_with(settings: Settings, nb: Path, out: Path, **kwargs: Any) -> Any:
+    return execute(
+        nb,
+        out,
+        {},
+        env=settings.to_env(),
+        cell_timeout=settings.cell_timeout,
+        run_timeout=settings.run_timeout,
+        **kwargs,
+    )
 
 
 def run_rows(engine: sa.Engine) -> list[dict[str, Any]]:
@@ -74,7 +107,7 @@ def test_a_real_papermill_run_collects_and_keeps_one_record(
     settings: Settings, engine: sa.Engine, sim: SimulatedHN
 ) -> None:
     slot = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    outcome = run_notebook(settings, engine, slot=slot, trigger="scheduled")
+    outcome = run_slot(settings, "notebook", slot)
     assert outcome.status == "succeeded", outcome.error
     [row] = run_rows(engine)
     assert (row["status"], row["trigger"], row["slot"]) == ("succeeded", "scheduled", slot)
@@ -85,12 +118,13 @@ def test_a_real_papermill_run_collects_and_keeps_one_record(
     nb = nbformat.read(out, as_version=4)
     injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert f"run_id = {row['id']}" in injected.source
-    assert "postgres" not in injected.source.replace("database_url = None", "")
+    assert "postgres" not in injected.source
+    assert re.findall(r"^(\w+) =", injected.source, re.M) == ["run_id", "slot"]
     with engine.connect() as conn:
         assert (
             conn.execute(sa.text("SELECT count(*) FROM posts")).scalar_one() == row["posts_saved"]
         )
-    again = run_notebook(settings, engine, slot=slot, trigger="scheduled")
+    again = run_slot(settings, "notebook", slot)
     assert again.status == "skipped" and len(run_rows(engine)) == 1
 
 
@@ -114,7 +148,7 @@ def test_failing_notebooks_are_recorded_with_their_cell_and_kept(
 ) -> None:
     settings = make_settings(cell_timeout=2)
     nb = notebook(tmp_path / "bad.ipynb", *cells)
-    outcome = run_notebook(settings, engine, notebook=nb, trigger="manual")
+    outcome = run_slot(settings, "notebook", notebook=nb)
     assert outcome.status == "failed"
     assert outcome.cell_index == cell_index
     [row] = run_rows(engine)
@@ -126,7 +160,7 @@ def test_a_missing_kernel_is_reported(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     nb = notebook(tmp_path / "ok.ipynb", "x = 1")
-    outcome = execute(nb, tmp_path / "out.ipynb", {}, make_settings(), kernel_name="nope")
+    outcome = execute_with(make_settings(), nb, tmp_path / "out.ipynb", kernel_name="nope")
     assert outcome.status == "failed" and outcome.ename == "NoSuchKernel"
     assert outcome.error == (
         "no Jupyter kernel named 'nope'; run 'python -m ipykernel install --user'"
@@ -139,15 +173,15 @@ def test_the_per_run_timeout_kills_the_kernel(
     settings = make_settings(run_timeout=4, cell_timeout=60)
     nb = notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
     t0 = time.monotonic()
-    outcome = run_notebook(settings, engine, notebook=nb)
+    outcome = run_slot(settings, "notebook", notebook=nb)
     assert time.monotonic() - t0 < 20
     assert outcome.error == ("run timed out after 4s (HNLAB_RUN_TIMEOUT); the kernel was killed")
     assert run_rows(engine)[0]["status"] == "failed"
 
 
 def test_direct_runs_claim_the_slot_once(settings: Settings, engine: sa.Engine) -> None:
-    first = run_direct(settings, engine, slot=START, trigger="scheduled")
-    second = run_direct(settings, engine, slot=START, trigger="scheduled")
+    first = run_slot(settings, "direct", START)
+    second = run_slot(settings, "direct", START)
     assert (first.status, second.status) == ("succeeded", "skipped")
     assert [r["status"] for r in run_rows(engine)] == ["succeeded"]
 
@@ -189,15 +223,14 @@ def test_sigterm_drains_the_running_collection_and_exits_0(
     assert "hnlab runner stopped" in out
     rows = run_rows(engine)
     assert rows[0]["status"] == "succeeded" and rows[0]["posts_fetched"] is not None
-    assert records.live_runners(engine, datetime.now(UTC) - timedelta(hours=1)) == []
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert on_loop(engine, lambda eng: records.live_runners(eng, since)) == []
 
 
 def test_collect_notebook_run_by_hand_opens_its_own_notebook_record(
     settings: Settings, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    from hnlab.runner import REPO_NOTEBOOK
-
-    outcome = execute(REPO_NOTEBOOK, tmp_path / "by-hand.ipynb", {}, settings)
+    outcome = execute_with(settings, NOTEBOOKS_DIR / "collect.ipynb", tmp_path / "by-hand.ipynb")
     assert outcome.status == "succeeded", outcome.error
     [row] = run_rows(engine)
     assert (row["trigger"], row["status"], row["slot"]) == ("notebook", "succeeded", None)
@@ -226,3 +259,23 @@ def test_hnlab_simulate_serves_until_sigterm() -> None:
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_a_direct_run_uses_one_engine(settings: Settings, engine: sa.Engine) -> None:
+    """``hnlab run --once --direct``: the database is prepared once, then one async engine
+    serves the claim, the collection and the record (not a sync engine, a throwaway one
+    for migrations and an async one, as before)."""
+    service = RunnerService(settings, mode="direct")  # prepares: migrations on their own engine
+    connected: list[int] = []
+
+    def on_connect(conn: sa.Connection) -> None:
+        connected.append(id(conn.engine))
+
+    sa.event.listen(sa.Engine, "engine_connect", on_connect)
+    try:
+        outcome = asyncio.run(service.run_once())
+    finally:
+        sa.event.remove(sa.Engine, "engine_connect", on_connect)
+    assert outcome.status == "succeeded", outcome.error
+    assert len(connected) >= 4  # claim, stale sweep, cache query, write, record, ...
+    assert len(set(connected)) == 1

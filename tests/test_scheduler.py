@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hnlab import JobScheduler, SchedulerFactory
+from hnlab import JobScheduler, SchedulerFactory, db, records
 from hnlab.config import Settings
-from hnlab.errors import ConfigError, HnlabError, JobNotFoundError
+from hnlab.errors import ConfigError, JobNotFoundError
 from hnlab.scheduler import HOURLY_JOB_ID, latest_fire
 
 from .conftest import START
@@ -87,7 +87,7 @@ def test_hours_across_the_new_york_dst_change_are_distinct() -> None:
 
 
 def test_start_needs_a_running_loop() -> None:
-    with pytest.raises(HnlabError, match=r"needs a running asyncio event loop"):
+    with pytest.raises(RuntimeError, match=r"needs a running asyncio event loop"):
         JobScheduler().start()
 
 
@@ -143,11 +143,13 @@ def test_an_overlapping_fire_is_recorded_as_skipped(engine: sa.Engine) -> None:
         time.sleep(1.2)
 
     async def go() -> None:
-        s = JobScheduler(engine=engine)
+        s = JobScheduler(engine=db.make_async_engine(db.engine_url(engine)))
         s.register_hourly_collector(None, body=slow, trigger=IntervalTrigger(seconds=0.5))
         s.start()
         await asyncio.sleep(1.4)
         await s.stop_async()
+        assert s.engine is not None
+        await s.engine.dispose()
 
     asyncio.run(go())
     skipped = [r for r in statuses(engine) if r[0] == "skipped"]
@@ -159,13 +161,17 @@ def test_a_missed_fire_is_recorded_as_skipped(engine: sa.Engine) -> None:
     past = datetime.now(UTC) - timedelta(minutes=5)
 
     async def go() -> None:
-        s = JobScheduler(engine=engine, misfire_grace_minutes=1)
+        s = JobScheduler(
+            engine=db.make_async_engine(db.engine_url(engine)), misfire_grace_minutes=1
+        )
         s.register_hourly_collector(
             None, body=lambda slot: None, trigger=DateTrigger(run_date=past)
         )
         s.start()
         await asyncio.sleep(0.3)
         await s.stop_async()
+        assert s.engine is not None
+        await s.engine.dispose()
 
     asyncio.run(go())
     [(status, error)] = statuses(engine)
@@ -179,13 +185,15 @@ def test_a_job_that_raises_is_recorded_as_failed(engine: sa.Engine) -> None:
         raise RuntimeError("disk on fire")
 
     async def go() -> None:
-        s = JobScheduler(engine=engine)
+        s = JobScheduler(engine=db.make_async_engine(db.engine_url(engine)))
         s.register_hourly_collector(
             None, body=boom, trigger=DateTrigger(run_date=datetime.now(UTC))
         )
         s.start()
         await asyncio.sleep(0.5)
         await s.stop_async()
+        assert s.engine is not None
+        await s.engine.dispose()
 
     asyncio.run(go())
     assert statuses(engine) == [("failed", "job raised RuntimeError: disk on fire")]
@@ -220,18 +228,19 @@ def test_latest_fire_and_catch_up_claim_once(
     assert latest_fire(s.trigger, START + timedelta(minutes=7), timedelta(minutes=10)) == START
     assert latest_fire(s.trigger, START + timedelta(minutes=11), timedelta(minutes=10)) is None
     assert s.current_slot(START + timedelta(minutes=59)) is None
-    from hnlab.runner import open_run
-
     claims: list[int | None] = []
 
-    def body(slot: datetime) -> None:
-        claims.append(open_run(engine, trigger="scheduled", slot=slot, started=slot))
-
     async def go() -> None:
+        eng = db.make_async_engine(db.engine_url(engine))
+
+        async def body(slot: datetime) -> None:
+            claims.append(await records.open_run(eng, trigger="scheduled", slot=slot, started=slot))
+
         sched = JobScheduler(clock=lambda: START + timedelta(minutes=3))
         sched.register_hourly_collector(None, body=body)
         await sched.catch_up()
         await sched.catch_up()
+        await eng.dispose()
 
     asyncio.run(go())
     assert claims[0] is not None and claims[1] is None
@@ -263,3 +272,109 @@ def test_the_factory_accepts_a_sessionmaker_an_engine_or_a_url(
         assert collector is not None
         assert (collector.score_threshold, collector.limit) == (50, 100)
         assert collector.post_repository.engine.url.database == sa.make_url(database_url).database
+
+
+def test_the_factory_hands_every_request_setting_to_the_client(
+    database_url: str, engine: sa.Engine, tmp_path: Any, sim: Any
+) -> None:
+    settings = Settings.from_env(
+        environ={},
+        overrides={
+            "hn_api_url": sim.base_url,
+            "read_timeout": 7,
+            "connect_timeout": 3,
+            "retry_attempts": 2,
+            "run_deadline": 42,
+            "concurrency": 17,
+            "story_list": "best",
+        },
+    )
+    sim.script("beststories.json", 503, 503, 503)
+
+    async def go() -> tuple[Any, Any]:
+        scheduler = SchedulerFactory.create_scheduler(
+            db_session=database_url,
+            rocksdb_path=str(tmp_path / "c.rocksdb"),
+            score_threshold=60,
+            posts_limit=30,
+            settings=settings,
+        )
+        collector = scheduler.hourly_collector
+        assert collector is not None
+        outcome = await scheduler.catch_up(START)
+        await collector.post_repository.engine.dispose()
+        return collector, outcome
+
+    collector, outcome = asyncio.run(go())
+    client = collector.hn_client
+    assert (client.timeout.read, client.timeout.connect) == (7.0, 3.0)
+    assert (client.retry_attempts, client.deadline, client.concurrency) == (2, 42.0, 17)
+    assert (collector.score_threshold, collector.limit, collector.story_list) == (60, 30, "best")
+    # retry_attempts=2 reached the requests: two tries of the list, not the default four
+    assert sim.requests_for("beststories.json") == 2
+    assert outcome.status == "failed" and "beststories.json: HTTP 503" in outcome.error
+
+
+def test_stop_leaves_is_running_false_in_async_code_and_start_works_again() -> None:
+    async def go() -> list[bool]:
+        s = JobScheduler()
+        s.register_hourly_collector(None, body=lambda slot: None)
+        seen = [s.is_running()]
+        s.start()
+        seen.append(s.is_running())
+        s.stop()  # the seed's call, on the loop
+        seen.append(s.is_running())
+        s.start()
+        seen.append(s.is_running())
+        assert [j.id for j in s.get_jobs()] == [HOURLY_JOB_ID]
+        await s.stop_async()
+        seen.append(s.is_running())
+        s.stop()  # stopping twice is harmless
+        seen.append(s.is_running())
+        return seen
+
+    assert asyncio.run(go()) == [False, True, False, True, False, False]
+
+
+def test_stop_from_another_thread_drains_and_leaves_is_running_false() -> None:
+    finished = threading.Event()
+
+    async def body(slot: datetime) -> None:
+        await asyncio.sleep(0.5)
+        finished.set()
+
+    async def go() -> list[bool]:
+        s = JobScheduler()
+        s.register_hourly_collector(None, body=body)
+        s.start()
+        running = asyncio.ensure_future(s.catch_up(START))
+        await asyncio.sleep(0.1)
+        stopped = await asyncio.to_thread(s.stop)  # a sync caller outside the loop
+        seen = [stopped is None, finished.is_set(), s.is_running()]
+        await running
+        return seen
+
+    assert asyncio.run(go()) == [True, True, False]
+
+
+def test_stop_on_the_loop_never_cancels_a_running_collection() -> None:
+    finished = threading.Event()
+
+    async def body(slot: datetime) -> str:
+        await asyncio.sleep(0.4)
+        finished.set()
+        return "done"
+
+    async def go() -> tuple[bool, bool, str]:
+        s = JobScheduler()
+        s.register_hourly_collector(
+            None, body=body, trigger=DateTrigger(run_date=datetime.now(UTC))
+        )
+        s.start()
+        await asyncio.sleep(0.1)
+        s.stop()  # cannot wait on the loop's own thread: stops fires, the run goes on
+        running_after_stop = s.is_running()
+        await asyncio.sleep(0.6)
+        return running_after_stop, finished.is_set(), "ok"
+
+    assert asyncio.run(go()) == (False, True, "ok")

@@ -1,0 +1,188 @@
+"""The composition root: the one place that builds hnlab's parts from ``Settings``.
+
+Everything that collects, the CLI, the runner service, notebooks (through
+``HourlyPostsCollectorJob.from_settings``), the demo and the seed's
+``SchedulerFactory``, gets its client, store, repository, collector and slot
+runner here, so a setting reaches every route the same way.
+
+The order is always: ``db.prepare(settings)`` (an explicit step: start the
+embedded server if it is the one, migrate), then one async engine for the
+current event loop, then the parts on top of it. Whoever opens the engine here
+disposes it here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from hnlab import db
+from hnlab.cache import RocksDBStore
+from hnlab.client import HNClient
+from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.config import Settings
+from hnlab.repository import PostRepository
+from hnlab.runner import Mode, SlotRunner, utc_now
+from hnlab.scheduler import JobScheduler
+
+Clock = Callable[[], datetime]
+
+
+def build_client(settings: Settings) -> HNClient:
+    """The HN API client with every request setting: concurrency, timeouts, retries, deadline."""
+    return HNClient(
+        settings.hn_api_url,
+        concurrency=settings.concurrency,
+        timeout=settings.read_timeout,
+        connect_timeout=settings.connect_timeout,
+        retry_attempts=settings.retry_attempts,
+        deadline=settings.run_deadline,
+    )
+
+
+def build_collector(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    trigger: str = "manual",
+    clock: Clock = utc_now,
+) -> HourlyPostsCollectorJob:
+    """A collector on ``engine`` (which the caller owns) with the settings' client and cache."""
+    return HourlyPostsCollectorJob(
+        PostRepository(engine),
+        RocksDBStore(settings.rocksdb),
+        build_client(settings),
+        settings.score_threshold,
+        settings.posts_limit,
+        story_list=settings.story_list,
+        clock=clock,
+        trigger=trigger,
+        stale_after=timedelta(seconds=settings.run_timeout),
+    )
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What one process needs to collect: the prepared database, its engine, the collector."""
+
+    settings: Settings
+    database: db.Database
+    engine: AsyncEngine
+    collector: HourlyPostsCollectorJob
+
+    def slot_runner(
+        self, mode: Mode = "direct", *, notebook: Path | None = None, clock: Clock = utc_now
+    ) -> SlotRunner:
+        """A slot runner on this engine, in ``mode``."""
+        return SlotRunner(
+            self.engine,
+            mode=mode,
+            collector=self.collector,
+            settings=self.settings,
+            notebook=notebook,
+            clock=clock,
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_parts(
+    settings: Settings,
+    *,
+    trigger: str = "manual",
+    clock: Clock = utc_now,
+    database: db.Database | None = None,
+) -> AsyncIterator[Parts]:
+    """Prepare the database (unless ``database`` is already prepared), open one async engine
+    for this event loop, and build the parts on it; the engine is disposed on exit.
+
+    Building the parts touches no network, so a command that only reads records uses
+    ``parts.engine`` and ignores the rest.
+    """
+    if database is None:
+        database = await asyncio.to_thread(db.prepare, settings)
+    engine = database.async_engine()
+    try:
+        collector = build_collector(settings, engine, trigger=trigger, clock=clock)
+        yield Parts(settings, database, engine, collector)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def collector_from_settings(
+    settings: Settings, *, trigger: str = "manual", clock: Clock = utc_now
+) -> AsyncIterator[HourlyPostsCollectorJob]:
+    """A collector wired from ``settings``; its database engine is disposed on exit."""
+    async with open_parts(settings, trigger=trigger, clock=clock) as parts:
+        yield parts.collector
+
+
+async def collect_once(
+    settings: Settings,
+    *,
+    trigger: str = "manual",
+    run_id: int | None = None,
+    slot: datetime | None = None,
+    clock: Clock = utc_now,
+) -> dict[str, Any]:
+    """Build everything from ``settings``, run one collection, close everything."""
+    async with collector_from_settings(settings, trigger=trigger, clock=clock) as job:
+        return await job.run_collection(run_id=run_id, slot=slot)
+
+
+class SchedulerFactory:
+    """The seed's factory: wires the repository, store, client, collector and scheduler."""
+
+    @staticmethod
+    def create_scheduler(
+        db_session: async_sessionmaker[Any] | AsyncEngine | str,
+        rocksdb_path: str,
+        score_threshold: int = 50,
+        posts_limit: int = 100,
+        *,
+        settings: Settings | None = None,
+        hn_api_url: str | None = None,
+        mode: Mode = "direct",
+        clock: Clock | None = None,
+    ) -> JobScheduler:
+        """A JobScheduler whose ``.hourly_collector`` is ready to run every hour.
+
+        ``db_session`` is an ``async_sessionmaker``, an ``AsyncEngine`` or a URL; the
+        scheduler records on it and never disposes an engine it was handed. Everything
+        the seed's arguments do not say (HN API URL, timeouts, retries, deadline, cron,
+        misfire grace, story list) comes from ``settings`` (default: ``Settings()``);
+        ``hn_api_url`` overrides the settings' URL. ``mode="notebook"`` runs each hour
+        through ``collect.ipynb`` with papermill instead of in-process.
+        """
+        base = settings or Settings()
+        settings = base.with_values(
+            rocksdb_path=rocksdb_path,
+            score_threshold=score_threshold,
+            posts_limit=posts_limit,
+            hn_api_url=hn_api_url or base.hn_api_url,
+        )
+        if isinstance(db_session, str):
+            engine = db.make_async_engine(db_session)
+        elif isinstance(db_session, AsyncEngine):
+            engine = db_session
+        else:
+            engine = PostRepository(db_session).engine
+        clock = clock or utc_now
+        collector = build_collector(settings, engine, trigger="scheduled", clock=clock)
+        runner = SlotRunner(engine, mode=mode, collector=collector, settings=settings, clock=clock)
+        scheduler = JobScheduler(
+            engine=engine,
+            cron=settings.cron,
+            misfire_grace_minutes=settings.misfire_grace_minutes,
+            drain_timeout=settings.drain_timeout,
+            clock=clock,
+        )
+        scheduler.register_hourly_collector(collector, body=runner.run)
+        return scheduler
