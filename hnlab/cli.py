@@ -144,7 +144,7 @@ def db_stop(obj: Context) -> None:
     settings = obj.settings()
     if not settings.uses_embedded:
         raise HnlabError("HNLAB_DATABASE_URL is set; hnlab does not stop servers it did not start")
-    EmbeddedPostgres(settings.postgres_dir).stop()
+    EmbeddedPostgres(settings.postgres_dir, settings.shared_dir).stop()
     click.echo(f"stopped the embedded PostgreSQL in {settings.postgres_dir}")
 
 

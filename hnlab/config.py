@@ -162,6 +162,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "report_cron": _cron,
     "notebook": _path,
     "reports_dir": _path,
+    "shared_dir": _path,
 }
 
 
@@ -217,6 +218,7 @@ class Settings:
     report_cron: str = "15 6 * * *"
     notebook: Path | None = None
     reports_dir: Path = Path("reports")
+    shared_dir: Path = Path("/var/lib/hnlab")
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

@@ -115,6 +115,8 @@ class Database:
     """The revision ``prepare`` found (None: an empty database); ``upgraded`` if it differs."""
     embedded_dir: Path | None
     """The embedded server's data directory, or None for HNLAB_DATABASE_URL."""
+    linked_from: Path | None = None
+    """Where the data dir links from, when root's cluster lives in HNLAB_SHARED_DIR."""
 
     @property
     def upgraded(self) -> bool:
@@ -124,6 +126,8 @@ class Database:
     @property
     def location(self) -> str:
         """Where the data lives, safe to show: the embedded directory or the masked URL."""
+        if self.embedded_dir is not None and self.linked_from is not None:
+            return f"embedded PostgreSQL in {self.embedded_dir} (linked from {self.linked_from})"
         if self.embedded_dir is not None:
             return f"embedded PostgreSQL in {self.embedded_dir}"
         return mask_url(self.url)
@@ -145,11 +149,14 @@ def prepare(settings: Settings, *, migrate: bool = True) -> Database:
     With ``migrate=False`` the schema is left as it is (``hnlab db status`` reads it).
     """
     settings.ensure_dirs()
+    linked_from = None
     if settings.database_url:
         url, where = settings.database_url, None
     else:
-        server = embedded.attach(settings.postgres_dir)
+        server = embedded.attach(settings.postgres_dir, settings.shared_dir)
         url, where = server.url(), server.pgdata
+        if server.relocated:
+            linked_from = server.requested
     eng = make_engine(url)
     try:
         before = current_revision(eng)
@@ -163,6 +170,7 @@ def prepare(settings: Settings, *, migrate: bool = True) -> Database:
         revision=after,
         previous_revision=before,
         embedded_dir=where,
+        linked_from=linked_from,
     )
 
 

