@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hnlab.config import Settings
 
 __all__ = [
+    "collection_summary",
     "engine",
     "front_page_churn",
     "front_page_lifetimes",
@@ -225,6 +226,36 @@ def latest_observation(engine: sa.Engine | str | None = None) -> pd.Timestamp | 
     with _connection(engine) as conn:
         value = conn.execute(sa.text("SELECT max(observed_at) FROM post_snapshots")).scalar()
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+
+
+def collection_summary(engine: sa.Engine | str | None = None) -> dict[str, Any]:
+    """What the database holds, for a front page: the span of runs (UTC), counts of runs
+    by status, posts and snapshots stored, and the newest run (``last_run``, or None)."""
+    from hnlab.tables import collection_runs as r
+
+    when = sa.func.coalesce(r.c.slot, r.c.started_at)
+    totals = sa.select(
+        sa.func.min(when).label("first_run_at"),
+        sa.func.max(when).label("last_run_at"),
+        sa.func.count().label("runs"),
+        *(
+            sa.func.count().filter(r.c.status == status).label(status)
+            for status in ("succeeded", "failed", "skipped")
+        ),
+        sa.select(sa.func.count()).select_from(sa.text("posts")).scalar_subquery().label("posts"),
+        sa.select(sa.func.count())
+        .select_from(sa.text("post_snapshots"))
+        .scalar_subquery()
+        .label("snapshots"),
+    )
+    last = sa.select(
+        r.c.id, r.c.trigger, r.c.status, when.label("at"), r.c.posts_saved, r.c.error
+    ).order_by(r.c.id.desc())
+    with _connection(engine) as conn:
+        summary = dict(conn.execute(totals).mappings().one())
+        row = conn.execute(last.limit(1)).mappings().first()
+    summary["last_run"] = dict(row) if row else None
+    return summary
 
 
 def load_metadata(rocksdb_path: str | Path | None = None) -> pd.DataFrame:

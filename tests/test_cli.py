@@ -1,8 +1,7 @@
-"""The hnlab command as a user runs it: demo, report, runs, status, cache check and rebuild."""
+"""The hnlab command as a user runs it: runs, status, cache check and rebuild."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,41 +12,6 @@ from hnlab.simulator import SimulatedHN
 from .helpers import hnlab_cli, settings_env
 
 pytestmark = pytest.mark.slow
-
-
-def test_demo_then_report_writes_html_with_embedded_charts(
-    settings: Settings, engine: sa.Engine, tmp_path: Path
-) -> None:
-    out = tmp_path / "reports"
-    result = hnlab_cli(
-        "demo",
-        "--hours",
-        "3",
-        "--start",
-        "2026-03-01T00:00",
-        "--out",
-        str(out),
-        env=settings_env(settings),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(
-        "collected 3 simulated hours (2026-03-01 00:00:00Z to 2026-03-01 02:00:00Z)"
-    )
-    with engine.connect() as conn:
-        assert conn.execute(
-            sa.text(
-                "SELECT count(*), bool_and(trigger = 'demo' AND status = 'succeeded') "
-                "FROM collection_runs"
-            )
-        ).one() == (3, True)
-    index = (out / "index.html").read_text()
-    for name in ("scores", "churn", "runs_and_cache"):
-        assert f'href="{name}.html"' in index
-        page = (out / f"{name}.html").read_text()
-        assert page.count("data:image/png;base64,") >= 1
-        assert "Traceback" not in page
-    assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", index)
 
 
 def test_runs_and_status_show_the_history(settings: Settings, engine: sa.Engine) -> None:
