@@ -8,6 +8,14 @@ self-posts, HTML entities, unknown fields, ``descendants < len(kids)``) and
 injects faults on request. Everything is a pure function of the seed, the
 clock and the request path, so a seed gives the same world every time.
 
+Comments are their own noisy process, not a fixed share of the score: each
+story draws a discussiveness ``talk ~ lognormal(0, 0.8)``, so two stories with
+the same score can differ several-fold in comments, as on HN (the samples in
+``tests/data`` run from 0.11 to 1.14 comments per point). Comments grow
+sub-linearly with the story's eventual score (exponent 0.95), on a slower clock
+than votes (8 h against 5 h), and by kind: Ask HN and polls draw discussion
+(x2.2, x2.5), Show HN somewhat less (x0.7); jobs take no comments.
+
     with SimulatedHN(seed=1, start=datetime(2026, 1, 1, tzinfo=UTC)) as sim:
         base_url = sim.base_url      # http://127.0.0.1:PORT/v0
         sim.advance(hours=1)
@@ -34,6 +42,8 @@ IDS_PER_HOUR = 64
 STORY_SLOTS = 40  # per hour block: 0..39 stories, 40..63 comments
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 WINDOW_HOURS = 72  # stories older than this leave the lists
+
+_TALK_BY_KIND = {"ask": 2.2, "poll": 2.5, "show": 0.7, "job": 0.0}
 
 _WORDS = (
     "Rust",
@@ -112,6 +122,7 @@ class _Spec:
     url: str | None
     author: str | None
     extras: tuple[tuple[str, Any], ...] = ()
+    talk: float = 1.0  # discussiveness: comments relative to a typical story of its score
 
 
 @dataclass
@@ -222,7 +233,11 @@ class SimulatedHN:
             extras: tuple[tuple[str, Any], ...] = ()
             if rng.random() < 0.05:
                 extras = (("flair", "unknown-field"),)
-            specs.append(_Spec(hn_id, created, quality, kind, title, url, author, extras))
+            # Drawn from its own generator, so adding it moved no other simulated value.
+            talk = random.Random(f"{self.seed}:talk:{hn_id}").lognormvariate(0.0, 0.8)
+            specs.append(
+                _Spec(hn_id, created, quality, kind, title, url, author, extras, talk=talk)
+            )
         return tuple(specs)
 
     def _spec(self, hn_id: int) -> _Spec | None:
@@ -247,7 +262,14 @@ class SimulatedHN:
         return 1 + int(spec.quality * 120 * (1 - math.exp(-age_h / 5)))
 
     def _descendants(self, spec: _Spec, now: datetime) -> int:
-        return int(self._score(spec, now) * 0.4 * (0.5 + (spec.hn_id % 7) / 7))
+        age_h = max(0.0, (now - spec.created).total_seconds() / 3600)
+        eventual = 0.45 * spec.talk * _TALK_BY_KIND.get(spec.kind, 1.0) * self._score_cap(spec)
+        return int(eventual * (1 - math.exp(-age_h / 8)))
+
+    @staticmethod
+    def _score_cap(spec: _Spec) -> float:
+        """The score a story tends to, bent sub-linearly for comments."""
+        return float((1 + spec.quality * 120) ** 0.95)
 
     def story_ids(self, list_name: str = "top") -> list[int]:
         """The list as the API would give it now, best first (at most 500)."""
