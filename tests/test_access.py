@@ -1,0 +1,182 @@
+"""Your data from outside hnlab: db shell, serve, dump and restore, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hnlab import db, embedded
+from hnlab.config import Settings
+from hnlab.factory import collect_once
+from hnlab.simulator import SimulatedHN
+
+from .helpers import REPO, hnlab_cli, settings_env
+
+pytestmark = pytest.mark.slow
+
+PSQL = str(embedded.program("psql"))
+
+
+def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    eng = db.make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def own_data_dir() -> Iterator[Path]:
+    """A data dir of its own, so the embedded server is hnlab's (not the test server)."""
+    root = Path(tempfile.mkdtemp(prefix="hnlab-access-"))
+    root.chmod(0o755)
+    yield root
+    embedded.EmbeddedPostgres(root / "postgres").stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_db_serve_lets_a_separate_psql_query_posts_and_only_this_user(own_data_dir: Path) -> None:
+    env = {"HNLAB_DATA_DIR": str(own_data_dir)}
+    made = hnlab_cli("demo", "--hours", "2", "--no-report", env=env, timeout=300)
+    assert made.returncode == 0, made.stderr
+    saved = int(re.search(r"(\d+) posts saved", made.stdout).group(1))  # type: ignore[union-attr]
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "hnlab", "db", "serve", "--port", "0"],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()
+        match = re.match(r"serving the embedded database at (postgresql://\S+) \(this user", first)
+        assert match, first + serve.stderr.read() if serve.poll() is not None else first
+        url = match.group(1)
+        assert re.fullmatch(r"postgresql://postgres@127\.0\.0\.1:\d+/hnlab", url)
+        query = [PSQL, url, "-Atc", "SELECT count(*) FROM posts"]
+        counted = subprocess.run(query, capture_output=True, text=True, timeout=30)
+        assert counted.stdout.strip() == str(saved), counted.stderr
+        if os.geteuid() == 0:  # another account on the same machine is turned away
+            other = subprocess.run(
+                query, capture_output=True, text=True, timeout=30, user=65534, group=65534
+            )
+            assert other.returncode != 0 and other.stdout == ""
+        serve.send_signal(signal.SIGINT)
+        out, _ = serve.communicate(timeout=30)
+        assert serve.returncode == 0
+        assert out.strip().endswith("stopped serving")
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.communicate()
+
+
+def test_db_serve_is_for_the_embedded_server(database_url: str) -> None:
+    result = hnlab_cli("db", "serve", env={"HNLAB_DATABASE_URL": database_url})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: HNLAB_DATABASE_URL is set (")
+    assert result.stderr.rstrip().endswith(
+        "connect to that server directly, 'hnlab db serve' is for the embedded one"
+    )
+
+
+def test_a_dump_taken_during_a_collection_restores_every_committed_row(
+    make_settings: Callable[..., Settings],
+    sim: SimulatedHN,
+    engine: sa.Engine,
+    database_url: str,
+    empty_database_url: str,
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    settings = make_settings(hn_api_url=sim.base_url, score_threshold=0)
+    for _ in range(2):
+        asyncio.run(collect_once(settings))
+        sim.advance(hours=1)
+    sim.faults.latency_ms = 600  # the third run fetches for ~7 s: the dump falls inside it
+    slow = settings.with_values(concurrency=4, posts_limit=40)
+    third = threading.Thread(target=lambda: asyncio.run(collect_once(slow)))
+    third.start()
+    deadline = time.monotonic() + 30
+    while rows(database_url, "SELECT count(*) FROM collection_runs WHERE status = 'running'") != [
+        (1,)
+    ]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    archive = tmp_path / "backup.dump"
+    dumped = hnlab_cli("db", "dump", "--out", str(archive), env=settings_env(settings))
+    third.join(timeout=120)
+    assert dumped.returncode == 0, dumped.stderr
+    assert re.fullmatch(
+        r"wrote \S+ \(\d+ kB\); restore it with 'hnlab db restore \S+'\n", dumped.stdout
+    )
+    assert not archive.with_name("backup.dump.partial").exists()
+
+    restored = hnlab_cli(
+        "db", "restore", str(archive), env={"HNLAB_DATABASE_URL": empty_database_url}
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert "rebuild the RocksDB cache with 'hnlab cache rebuild'" in restored.stdout
+
+    runs = "SELECT id, status, posts_saved, started_at FROM collection_runs ORDER BY id"
+    source_runs, copied_runs = rows(database_url, runs), rows(empty_database_url, runs)
+    assert [r[1] for r in source_runs] == ["succeeded", "succeeded", "succeeded"]
+    assert copied_runs[:2] == source_runs[:2]  # every finished run, exactly
+    assert copied_runs[2][:3] == (source_runs[2][0], "running", None)  # as it was at the dump
+    # What a post is (the third run refreshes the scores of posts already stored).
+    posts = "SELECT hn_id, title, author, url, created_at, collected_at FROM posts ORDER BY hn_id"
+    source_posts = rows(database_url, posts)
+    third_started = source_runs[2][3]
+    earlier = [p for p in source_posts if p[5] < third_started]
+    assert len(earlier) == source_runs[0][2] + source_runs[1][2] > 0
+    assert rows(empty_database_url, posts) in (earlier, source_posts)  # a run: all or nothing
+
+
+def test_restore_refuses_a_database_with_tables_and_what_is_not_an_archive(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"HNLAB_DATABASE_URL": database_url}
+    archive = tmp_path / "a.dump"
+    assert hnlab_cli("db", "dump", "--out", str(archive), env=env).returncode == 0
+    before = rows(database_url, "SELECT count(*) FROM collection_runs")
+    refused = hnlab_cli("db", "restore", str(archive), env=env)
+    assert refused.returncode == 1
+    assert re.fullmatch(
+        r"Error: the database at \S+ is not empty \(\d+ tables\); restore into an empty one: "
+        r"a new HNLAB_DATA_DIR or a new database in HNLAB_DATABASE_URL\n",
+        refused.stderr,
+    )
+    assert rows(database_url, "SELECT count(*) FROM collection_runs") == before
+    text = tmp_path / "notes.txt"
+    text.write_text("not a dump")
+    for path, message in (
+        (text, f"Error: '{text}' is not a pg_dump custom-format archive; make one with "),
+        (tmp_path / "missing", f"Error: '{tmp_path / 'missing'}' is not a file; "),
+    ):
+        bad = hnlab_cli("db", "restore", str(path), env=env)
+        assert bad.returncode == 1 and bad.stderr.startswith(message), bad.stderr
+        assert "Traceback" not in bad.stderr
+
+
+def test_db_shell_runs_psql_on_the_configured_database(database_url: str) -> None:
+    env = {"HNLAB_DATABASE_URL": database_url}
+    result = hnlab_cli("db", "shell", "-Atc", "SELECT current_database()", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == sa.make_url(database_url).database
