@@ -132,28 +132,6 @@ def _reachable_install(account: pwd.struct_passwd, shared_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-    blocked = _can_traverse(shared_dir, account) if shared_dir.exists() else None
-    if blocked is not None:
-        raise EmbeddedServerError(
-            f"embedded PostgreSQL runs as '{account.pw_name}' and cannot enter {blocked}, "
-            "where hnlab keeps its copy of the server; point HNLAB_SHARED_DIR at a directory "
-            "it can enter, or set HNLAB_DATABASE_URL"
-        )
-    log.info("copying the PostgreSQL programs to %s for '%s'", target, account.pw_name)
-    shared_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".pginstall-", dir=shared_dir))
-    try:
-        for part in ("bin", "lib", "share"):
-            shutil.copytree(source / part, staging / part, symlinks=True)
-        staging.chmod(0o755)
-        try:
-            staging.rename(target)
-        except OSError:  # another process copied it first
-            if not (target / "bin" / "postgres").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _service_account() -> pwd.struct_passwd | None:
