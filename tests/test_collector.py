@@ -340,3 +340,55 @@ def test_cli_collect_failure_is_one_line_and_exit_1(sim: SimulatedHN, settings: 
         result.stderr,
     )
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+
+
+def test_collect_top_posts_records_its_own_run_or_works_for_an_open_one(
+    recorded: SimulatedHN, database_url: str, engine: sa.Engine, tmp_path: Any
+) -> None:
+    from hnlab import records
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any], int]:
+        async_engine = make_async_engine(database_url)
+        try:
+            job = HourlyPostsCollectorJob(
+                PostRepository(async_engine),
+                RocksDBStore(tmp_path / "c.rocksdb"),
+                HNClient(recorded.base_url, retry_attempts=1),
+                score_threshold=50,
+                limit=7,
+            )
+            alone = await job.collect_top_posts()  # the seed's call: a run of its own
+            run_id = await records.open_run(async_engine, trigger="manual", started=START)
+            assert run_id is not None
+            for_caller = await job.collect_top_posts(run_id=run_id, started=START)
+            return alone, for_caller, run_id
+        finally:
+            await async_engine.dispose()
+
+    alone, for_caller, run_id = asyncio.run(go())
+    assert (alone["posts_saved"], alone["duplicates_skipped"]) == (3, 0)
+    assert (for_caller["run_id"], for_caller["posts_saved"]) == (run_id, 0)
+    assert for_caller["duplicates_skipped"] == 3
+    assert rows(engine, "SELECT id, status FROM collection_runs ORDER BY id") == [
+        (alone["run_id"], "succeeded"),
+        (run_id, "running"),  # the caller that opened it closes it
+    ]
+
+
+def test_a_collection_for_a_claimed_slot_is_refused_and_changes_nothing(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    from hnlab.factory import collector_from_settings
+
+    async def go() -> str:
+        async with collector_from_settings(settings) as job:
+            await job.run_collection(slot=START)
+            with pytest.raises(CollectionError) as refused:
+                await job.run_collection(slot=START)
+            return str(refused.value)
+
+    message = asyncio.run(go())
+    assert message == (
+        "collection not started: slot 2026-03-01 12:00Z is already claimed by another run"
+    )
+    assert rows(engine, "SELECT slot, status FROM collection_runs") == [(START, "succeeded")]
