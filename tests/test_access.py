@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -49,15 +50,14 @@ def own_data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_db_serve_lets_a_separate_psql_query_posts_and_only_this_user(own_data_dir: Path) -> None:
-    env = {"HNLAB_DATA_DIR": str(own_data_dir)}
-    made = hnlab_cli("demo", "--hours", "2", "--no-report", env=env, timeout=300)
-    assert made.returncode == 0, made.stderr
-    saved = int(re.search(r"(\d+) posts saved", made.stdout).group(1))  # type: ignore[union-attr]
+@contextlib.contextmanager
+def serving(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``hnlab db serve --port 0`` in the background; yields its URL and the process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
     serve = subprocess.Popen(
         [sys.executable, "-m", "hnlab", "db", "serve", "--port", "0"],
         cwd=REPO,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}, **env},
+        env={**env, "HNLAB_DATA_DIR": str(data_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -66,25 +66,70 @@ def test_db_serve_lets_a_separate_psql_query_posts_and_only_this_user(own_data_d
         assert serve.stdout is not None
         first = serve.stdout.readline()
         match = re.match(r"serving the embedded database at (postgresql://\S+) \(this user", first)
-        assert match, first + serve.stderr.read() if serve.poll() is not None else first
-        url = match.group(1)
-        assert re.fullmatch(r"postgresql://postgres@127\.0\.0\.1:\d+/hnlab", url)
-        query = [PSQL, url, "-Atc", "SELECT count(*) FROM posts"]
-        counted = subprocess.run(query, capture_output=True, text=True, timeout=30)
-        assert counted.stdout.strip() == str(saved), counted.stderr
-        if os.geteuid() == 0:  # another account on the same machine is turned away
-            other = subprocess.run(
-                query, capture_output=True, text=True, timeout=30, user=65534, group=65534
-            )
-            assert other.returncode != 0 and other.stdout == ""
-        serve.send_signal(signal.SIGINT)
-        out, _ = serve.communicate(timeout=30)
-        assert serve.returncode == 0
-        assert out.strip().endswith("stopped serving")
+        assert match, first
+        yield match.group(1), serve
     finally:
         if serve.poll() is None:
             serve.kill()
             serve.communicate()
+
+
+def test_db_serve_lets_a_separate_psql_query_posts(own_data_dir: Path) -> None:
+    made = hnlab_cli(
+        "demo", "--hours", "2", "--no-report", env={"HNLAB_DATA_DIR": str(own_data_dir)}
+    )
+    assert made.returncode == 0, made.stderr
+    saved = int(re.search(r"(\d+) posts saved", made.stdout).group(1))  # type: ignore[union-attr]
+    with serving(own_data_dir) as (url, serve):
+        assert re.fullmatch(r"postgresql://postgres@127\.0\.0\.1:\d+/hnlab", url)
+        query = [PSQL, url, "-Atc", "SELECT count(*) FROM posts"]
+        counted = subprocess.run(query, capture_output=True, text=True, timeout=30)
+        assert counted.stdout.strip() == str(saved), counted.stderr
+        serve.send_signal(signal.SIGINT)
+        out, _ = serve.communicate(timeout=30)
+        assert serve.returncode == 0
+        assert out.strip().endswith("stopped serving")
+
+
+# A PostgreSQL StartupMessage (protocol 3.0, user postgres, database hnlab); the first byte
+# of the server's answer, or nothing when the connection is closed unanswered.
+STARTUP_PROBE = """
+import socket, struct, sys
+body = struct.pack("!i", 196608) + b"user\\0postgres\\0database\\0hnlab\\0\\0"
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    try:
+        s.sendall(struct.pack("!i", len(body) + 4) + body)
+        print(repr(s.recv(1)))
+    except ConnectionResetError:
+        print("reset")
+"""
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another account")
+@pytest.mark.skipif(SYSTEM_PYTHON is None, reason="no system python3 for the other account")
+def test_db_serve_turns_away_other_accounts(own_data_dir: Path) -> None:
+    assert SYSTEM_PYTHON is not None
+    up = hnlab_cli("db", "upgrade", env={"HNLAB_DATA_DIR": str(own_data_dir)})
+    assert up.returncode == 0, up.stderr
+    with serving(own_data_dir) as (url, _):
+        port = sa.make_url(url).port
+
+        def probe(**account: int) -> str:
+            run = subprocess.run(
+                [SYSTEM_PYTHON, "-c", STARTUP_PROBE, str(port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                cwd="/",
+                **account,  # type: ignore[arg-type]
+            )
+            assert run.returncode == 0, run.stderr
+            return run.stdout.strip()
+
+        assert probe() == "b'R'"  # this user: the server asks for (trusts) authentication
+        # another account: closed unanswered (a reset when the request was still unread)
+        assert probe(user=65534, group=65534) in ("b''", "reset")
 
 
 def test_db_serve_is_for_the_embedded_server(database_url: str) -> None:
