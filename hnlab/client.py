@@ -18,6 +18,7 @@ exponential backoff and jitter, honouring ``Retry-After``, for at most
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import gc
@@ -175,6 +176,9 @@ class HNClient:
         self._semaphore: asyncio.Semaphore | None = None
         self.requests_made = 0
         self.retries_made = 0
+        self.failures: collections.Counter[str] = collections.Counter()
+        """Failed requests by reason: timeout, connection, rate_limited, http_5xx, http_4xx,
+        invalid_json, deadline (every attempt counts, retried or not)."""
 
     # -- life cycle ---------------------------------------------------------------------
     async def __aenter__(self) -> HNClient:
@@ -339,6 +343,7 @@ class HNClient:
         assert self._semaphore is not None
         remaining = self.remaining
         if remaining <= 0:
+            self.failures["deadline"] += 1
             raise _Permanent("run deadline exceeded")
         async with self._semaphore:
             self.requests_made += 1
@@ -346,15 +351,22 @@ class HNClient:
                 async with asyncio.timeout(remaining):
                     response = await self._send(url)
             except TimeoutError:
+                self.failures["deadline"] += 1
                 raise _Permanent("run deadline exceeded") from None
             except httpx.TransportError as exc:
+                self.failures[
+                    "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+                ] += 1
                 raise _Retryable(_describe(exc)) from None
         status = response.status_code
         if status == 429 or status >= 500:
+            self.failures["rate_limited" if status == 429 else "http_5xx"] += 1
             raise _Retryable(f"HTTP {status}", _retry_after(response))
         if status >= 400:
+            self.failures["http_4xx"] += 1
             raise _Permanent(f"HTTP {status}")
         try:
             return json.loads(response.content)
         except ValueError:
+            self.failures["invalid_json"] += 1
             raise _Permanent(f"invalid JSON ({len(response.content)} bytes)") from None

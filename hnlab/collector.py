@@ -10,6 +10,7 @@ RocksDB is opened for the run only, and written only after PostgreSQL commits.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -215,6 +216,7 @@ class HourlyPostsCollectorJob:
         """Start the fetch, and while it loads open (or adopt) the run record, close stale
         ones and list the runs owing cache entries; the fetch is cancelled if that fails."""
         engine = self.post_repository.engine
+        self._statistics = self._empty_statistics()
         fetching = asyncio.create_task(self._fetch())
         try:
             if run_id is None:
@@ -245,7 +247,7 @@ class HourlyPostsCollectorJob:
         pending: list[int],
     ) -> dict[str, Any]:
         """Snapshot, filter, save and cache what ``fetching`` brings; return the statistics."""
-        self._statistics = stats = self._empty_statistics()
+        stats = self._statistics  # fresh since _begin; the fetch adds its API usage to it
         stats["run_id"] = run_id
         stats["last_run"] = started.isoformat()
 
@@ -290,11 +292,15 @@ class HourlyPostsCollectorJob:
         fetched = _Fetched()
         async with self.hn_client as hn:
             hn.restart_deadline()
+            requests, failures = hn.requests_made, collections.Counter(hn.failures)
             try:
                 ids = (await hn.story_ids(self.story_list))[: self.limit]
+                results = await hn.items(ids)
             except FetchError as exc:
                 raise FetchError(f"cannot fetch the {self.story_list} list: {exc}") from None
-            results = await hn.items(ids)
+            finally:  # what the API was asked and how it failed, for the record and metrics
+                self._statistics["api_requests"] = hn.requests_made - requests
+                self._statistics["api_failures"] = dict(hn.failures - failures)
         self._last_items = results
         collected_at = self.clock()
         fetched.ids = ids

@@ -138,6 +138,45 @@ def _cron(label: str, raw: Any) -> str:
     return text
 
 
+def _address(label: str, raw: Any) -> str | None:
+    text = str(raw).strip() if raw is not None else ""
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{label} must be HOST:PORT such as 127.0.0.1:9464, got {raw!r}")
+    return text
+
+
+def _notify_urls(label: str, raw: Any) -> tuple[str, ...]:
+    """Apprise URLs, separated by commas or white space; each must name a known service."""
+    if isinstance(raw, tuple | list):
+        urls = tuple(str(u).strip() for u in raw if str(u).strip())
+    else:
+        urls = tuple(u for u in str(raw).replace(",", " ").split() if u)
+    import apprise
+
+    for url in urls:
+        if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+            raise ConfigError(
+                f"{label} has a URL apprise cannot use: {mask_notify_url(url)!r}; see "
+                "https://github.com/caronc/apprise/wiki for the schemes (e.g. tgram://, "
+                "slack://, mailto://, ntfy://, json://)"
+            )
+    return urls
+
+
+def mask_notify_url(url: str) -> str:
+    """An apprise URL with its secrets (passwords, tokens, keys) hidden, safe to print."""
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is not None:
+        return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    scheme = url.partition("://")[0]
+    return f"{scheme}://***"
+
+
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "database_url": _database_url,
     "data_dir": _path,
@@ -163,6 +202,9 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "notebook": _path,
     "reports_dir": _path,
     "shared_dir": _path,
+    "metrics_addr": _address,
+    "notify_urls": _notify_urls,
+    "digest_cron": _cron,
 }
 
 
@@ -219,6 +261,9 @@ class Settings:
     notebook: Path | None = None
     reports_dir: Path = Path("reports")
     shared_dir: Path = Path("/var/lib/hnlab")
+    metrics_addr: str | None = None
+    notify_urls: tuple[str, ...] = ()
+    digest_cron: str = "0 8 * * *"
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -328,10 +373,12 @@ class Settings:
         env = {
             env_name(name): str(value)
             for name, value in self.as_dict().items()
-            if value is not None and name != "database_url"
+            if value is not None and name not in ("database_url", "notify_urls")
         }
         if self.database_url:
             env["HNLAB_DATABASE_URL"] = self.database_url
+        if self.notify_urls:
+            env["HNLAB_NOTIFY_URLS"] = " ".join(self.notify_urls)
         for name, path in (
             ("data_dir", self.data_dir),
             ("rocksdb_path", self.rocksdb),
@@ -349,5 +396,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "database_url":
                 value = mask_url(value)
+            elif f.name == "notify_urls":
+                value = ", ".join(mask_notify_url(u) for u in value) or None
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out

@@ -232,3 +232,48 @@ async def live_runners(engine: AsyncEngine, since: datetime) -> list[Row]:
     """Runners whose heartbeat is newer than ``since``."""
     stmt = runners.select().where(runners.c.last_beat >= since).order_by(runners.c.started_at)
     return await _read(engine, stmt)
+
+
+# -- for monitoring ------------------------------------------------------------------------
+_FINISHED = collection_runs.c.status.in_(("succeeded", "failed"))
+
+
+async def last_finished(engine: AsyncEngine, *, succeeded: bool = False) -> Row | None:
+    """The newest run that finished (succeeded or failed), or the newest that succeeded."""
+    where = collection_runs.c.status == "succeeded" if succeeded else _FINISHED
+    stmt = (
+        collection_runs.select()
+        .where(where, collection_runs.c.finished_at.is_not(None))
+        .order_by(collection_runs.c.finished_at.desc())
+        .limit(1)
+    )
+    rows = await _read(engine, stmt)
+    return rows[0] if rows else None
+
+
+async def failure_streak(engine: AsyncEngine) -> list[Row]:
+    """The failed runs since the last success, oldest first (empty when the last succeeded)."""
+    last_ok = (
+        sa.select(sa.func.max(collection_runs.c.finished_at))
+        .where(collection_runs.c.status == "succeeded")
+        .scalar_subquery()
+    )
+    stmt = (
+        collection_runs.select()
+        .where(
+            collection_runs.c.status == "failed",
+            sa.or_(last_ok.is_(None), collection_runs.c.finished_at > last_ok),
+        )
+        .order_by(collection_runs.c.finished_at)
+    )
+    return await _read(engine, stmt)
+
+
+async def outcomes_between(engine: AsyncEngine, since: datetime, until: datetime) -> dict[str, int]:
+    """How many runs started in ``(since, until]`` ended in each status."""
+    stmt = (
+        sa.select(collection_runs.c.status, sa.func.count().label("n"))
+        .where(collection_runs.c.started_at > since, collection_runs.c.started_at <= until)
+        .group_by(collection_runs.c.status)
+    )
+    return {r["status"]: int(r["n"]) for r in await _read(engine, stmt)}

@@ -203,6 +203,19 @@ class PostRepository:
                 rows = (await conn.execute(stmt)).mappings().all()
         return [row_to_post(r) for r in rows]
 
+    async def top_posts(self, since: datetime, until: datetime, limit: int = 10) -> list[Post]:
+        """The highest-scoring posts seen in ``(since, until]``, by their latest score."""
+        stmt = (
+            posts.select()
+            .where(posts.c.last_seen_at > since, posts.c.last_seen_at <= until)
+            .order_by(posts.c.score.desc(), posts.c.hn_id)
+            .limit(limit)
+        )
+        with database_errors(self.engine):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt)).mappings().all()
+        return [row_to_post(r) for r in rows]
+
 
 def row_to_post(row: Any) -> Post:
     """A ``posts`` row as a ``Post``."""

@@ -164,7 +164,8 @@ class SlotRunner:
         try:
             stats = await self.collector.run_collection(run_id=run_id, slot=slot)
         except HnlabError as exc:
-            return RunOutcome(run_id, "failed", slot=slot, error=str(exc))
+            reason = str(exc).removeprefix(f"run {run_id} failed: ")
+            return RunOutcome(run_id, "failed", slot=slot, error=reason)
         return RunOutcome(run_id, "succeeded", slot=slot, statistics=stats)
 
     async def _notebook(self, run_id: int, slot: datetime | None, out: Path) -> RunOutcome:

@@ -21,6 +21,8 @@ from hnlab import db, records
 from hnlab.config import Settings
 from hnlab.errors import ConfigError, DatabaseError
 from hnlab.factory import Parts, open_parts
+from hnlab.monitoring import Health, Metrics, in_words, serve_http
+from hnlab.notify import Notifier
 from hnlab.runner import MODES, Mode, RunOutcome, SlotRunner
 from hnlab.scheduler import JobScheduler, cron_trigger, latest_fire
 
@@ -28,20 +30,12 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_JOB_ID = "runner_heartbeat"
 REPORT_JOB_ID = "report_generation"
+DIGEST_JOB_ID = "daily_digest"
 Say = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-def in_words(delta: timedelta) -> str:
-    """``timedelta(minutes=75)`` as ``1 h 15 min``; under a minute as seconds."""
-    seconds = max(0, round(delta.total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class RunnerService:
@@ -72,6 +66,10 @@ class RunnerService:
         self.started = self.clock()
         self.scheduler: JobScheduler | None = None
         self._engine: AsyncEngine | None = None
+        self.digest_trigger = cron_trigger(settings.digest_cron, settings.label("digest_cron"))
+        self.metrics = Metrics(mode=mode, host=records.host_name())
+        self.health = Health(self.metrics, self.trigger, settings.cron, self.started, self.clock)
+        self.notifier: Notifier | None = None
 
     async def run_once(self) -> RunOutcome:
         """Claim the latest scheduled slot and run it (``hnlab run --once``)."""
@@ -79,9 +77,10 @@ class RunnerService:
             self.settings, trigger="scheduled", clock=self.clock, database=self.database
         ) as parts:
             await self._close_stale(parts.engine)
+            await self._watch(parts.engine)
             now = self.clock()
             slot = latest_fire(self.trigger, now, timedelta(days=1)) or now
-            return await self._slot_runner(parts).run(slot)
+            return await self._run_and_tell(self._slot_runner(parts), slot)
 
     async def serve(self, stop: asyncio.Event | None = None, say: Say = _quiet) -> None:
         """Schedule until SIGINT/SIGTERM (or ``stop`` is set), then drain and return.
@@ -98,6 +97,14 @@ class RunnerService:
         ) as parts:
             self._engine = parts.engine
             await self._close_stale(parts.engine)
+            await self._watch(parts.engine)
+            stop_http = None
+            if self.settings.metrics_addr:
+                stop_http = await serve_http(self.settings.metrics_addr, self.metrics, self.health)
+                say(
+                    f"metrics: http://{self.settings.metrics_addr}/metrics, "
+                    f"health: http://{self.settings.metrics_addr}/healthz"
+                )
             scheduler = self.scheduler = JobScheduler(
                 engine=parts.engine,
                 cron=self.settings.cron,
@@ -106,13 +113,21 @@ class RunnerService:
                 clock=self.clock,
             )
             runner = self._slot_runner(parts)
-            scheduler.register_hourly_collector(parts.collector, body=runner.run)
+
+            async def run_slot(slot: datetime) -> RunOutcome:
+                return await self._run_and_tell(runner, slot)
+
+            scheduler.register_hourly_collector(parts.collector, body=run_slot)
             scheduler.add_job(
                 self.beat, "interval", id=HEARTBEAT_JOB_ID, name="Runner heartbeat", minutes=1
             )
             scheduler.add_job(
                 self.reports, self.report_trigger, id=REPORT_JOB_ID, name="HTML reports"
             )
+            if self.notifier is not None:
+                scheduler.add_job(
+                    self.digest, self.digest_trigger, id=DIGEST_JOB_ID, name="Daily digest"
+                )
             scheduler.start()
             await self.beat()
             catch_up = self._catch_up(scheduler, say)
@@ -129,7 +144,48 @@ class RunnerService:
                     await records.remove_runner(parts.engine, self.runner_id)
                 except DatabaseError as exc:
                     log.warning("heartbeat row not removed: %s", exc)
+                if stop_http is not None:
+                    await stop_http()
                 self._engine = None
+
+    async def _watch(self, engine: AsyncEngine) -> None:
+        """Metrics and notifications start from what PostgreSQL recorded."""
+        self.metrics.restore(
+            await records.last_finished(engine),
+            await records.last_finished(engine, succeeded=True),
+            len(await records.runs_needing_cache(engine)),
+        )
+        if self.settings.notify_urls:
+            self.notifier = Notifier(
+                self.settings.notify_urls, engine, metrics=self.metrics, trigger=self.trigger
+            )
+            await self.notifier.start()
+
+    async def _run_and_tell(self, runner: SlotRunner, slot: datetime) -> RunOutcome:
+        """Run the slot, then count it and tell whoever should know; neither can fail it."""
+        outcome = await runner.run(slot)
+        try:
+            if outcome.run_id is None:
+                self.metrics.skipped()
+                return outcome
+            record = await records.get_run(runner.engine, outcome.run_id)
+            if record is not None:
+                pending = len(await records.runs_needing_cache(runner.engine))
+                self.metrics.observe(record, pending)
+                if self.notifier is not None:
+                    await self.notifier.run_finished(record)
+        except DatabaseError as exc:
+            log.warning("run %s not counted in metrics or notified: %s", outcome.run_id, exc)
+        return outcome
+
+    async def digest(self) -> None:
+        """Send the daily digest (a scheduled job)."""
+        if self.notifier is None:
+            return
+        try:
+            await self.notifier.send_digest(self.clock())
+        except DatabaseError as exc:
+            log.error("digest not sent: %s", exc)
 
     def _slot_runner(self, parts: Parts) -> SlotRunner:
         return parts.slot_runner(self.mode, notebook=self.settings.notebook, clock=self.clock)
