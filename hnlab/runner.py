@@ -196,6 +196,8 @@ class SlotRunner:
             evalue=executed.evalue,
         )
         record = await records.get_run(self.engine, run_id)
+        if outcome.status == "failed" and record and record["status"] == "failed":
+            outcome.error = record["error"]  # the collector's own words, not papermill's wrapping
         if outcome.status == "succeeded" and record is not None:
             if record["status"] == "running":
                 # The kernel finished but never closed its record: the notebook did not collect.

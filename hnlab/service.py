@@ -9,6 +9,7 @@ hourly collection, a heartbeat row every minute, and the HTML reports
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -92,15 +93,19 @@ class RunnerService:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with open_parts(
-            self.settings, trigger="scheduled", clock=self.clock, database=self.database
-        ) as parts:
+        async with contextlib.AsyncExitStack() as stack:
+            parts = await stack.enter_async_context(
+                open_parts(
+                    self.settings, trigger="scheduled", clock=self.clock, database=self.database
+                )
+            )
             self._engine = parts.engine
             await self._close_stale(parts.engine)
             await self._watch(parts.engine)
-            stop_http = None
             if self.settings.metrics_addr:
-                stop_http = await serve_http(self.settings.metrics_addr, self.metrics, self.health)
+                stack.push_async_callback(
+                    await serve_http(self.settings.metrics_addr, self.metrics, self.health)
+                )
                 say(
                     f"metrics: http://{self.settings.metrics_addr}/metrics, "
                     f"health: http://{self.settings.metrics_addr}/healthz"
@@ -144,8 +149,6 @@ class RunnerService:
                     await records.remove_runner(parts.engine, self.runner_id)
                 except DatabaseError as exc:
                     log.warning("heartbeat row not removed: %s", exc)
-                if stop_http is not None:
-                    await stop_http()
                 self._engine = None
 
     async def _watch(self, engine: AsyncEngine) -> None:

@@ -279,3 +279,19 @@ def test_a_direct_run_uses_one_engine(settings: Settings, engine: sa.Engine) -> 
     assert outcome.status == "succeeded", outcome.error
     assert len(connected) >= 4  # claim, stale sweep, cache query, write, record, ...
     assert len(set(connected)) == 1
+
+
+def test_a_failed_collection_in_the_notebook_keeps_the_collectors_reason(
+    make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    settings = make_settings(hn_api_url="http://127.0.0.1:9/v0", retry_attempts=1)
+    outcome = run_slot(settings, "notebook", START)
+    assert outcome.status == "failed" and outcome.cell_index is not None
+    [row] = run_rows(engine)
+    assert row["error"] == outcome.error
+    assert re.fullmatch(
+        rf"cell {outcome.cell_index}: cannot fetch the top list: topstories\.json: "
+        r"connection failed \(.*\) \(gave up after retries\)",
+        row["error"],
+    ), row["error"]
+    assert Path(row["notebook_path"]).exists()
