@@ -5,6 +5,9 @@ Every loader returns typed columns: UTC datetimes, nullable integers
 (``Int64``), ``string`` and ``category`` where they fit. With no ``engine`` a
 loader uses the settings from the environment (the embedded server by default).
 Heavy filtering (time windows, top-N ranks) happens in PostgreSQL.
+
+One cohesive thing, hence its length: every pandas view of the collected data,
+loaders and the metrics computed from them, light to import.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """The ``hnlab`` command: parse, call the package, print. No logic of its own.
 
 An HnlabError prints ``Error: <message>`` on one line and exits 1.
+
+Long because it is the whole command table, and nothing else: each command parses
+its options, makes one call into the package and prints the result.
 """
 
 from __future__ import annotations

@@ -28,6 +28,9 @@ holder is killed. Here instead:
     reached from where the user put it, and ``hnlab db status`` says where it is.
 
   No permission of any directory above the data directory is changed.
+
+One cohesive thing, hence its length: every step of one server's life, which must
+agree on the same files, locks and accounts.
 """
 
 from __future__ import annotations

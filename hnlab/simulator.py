@@ -19,6 +19,9 @@ than votes (8 h against 5 h), and by kind: Ask HN and polls draw discussion
     with SimulatedHN(seed=1, start=datetime(2026, 1, 1, tzinfo=UTC)) as sim:
         base_url = sim.base_url      # http://127.0.0.1:PORT/v0
         sim.advance(hours=1)
+
+One cohesive thing, hence its length: a world (stories, votes, comments, ranking)
+and the HTTP face that serves it, which tests need to change together.
 """
 
 from __future__ import annotations
