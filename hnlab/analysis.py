@@ -13,8 +13,8 @@ loaders and the metrics computed from them, light to import.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,10 @@ __all__ = [
     "latest_observation",
     "load_metadata",
     "load_posts",
+    "load_ranks",
     "load_runs",
     "load_snapshots",
+    "load_stories",
     "reconcile",
     "run_health",
     "run_summary",
@@ -74,6 +76,22 @@ _RUN_TYPES: dict[str, str] = {
     "duration_s": "Float64",
     "notebook_path": "string",
     "error": "string",
+}
+
+
+_RANK_TYPES = {
+    "rank": "int16",
+    "hn_id": "int64",
+    "score": "Int64",
+    "comment_count": "Int64",
+}
+_STORY_TYPES = {
+    "hn_id": "int64",
+    "title": "string",
+    "by": "string",
+    "type": "category",
+    "url": "string",
+    "domain": "string",
 }
 
 
@@ -229,6 +247,95 @@ def latest_observation(engine: sa.Engine | str | None = None) -> pd.Timestamp | 
     with _connection(engine) as conn:
         value = conn.execute(sa.text("SELECT max(observed_at) FROM post_snapshots")).scalar()
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+
+
+_RANKS_SQL = """
+SELECT m.sampled_at, l.code AS list, r.rank, r.hn_id, r.score, r.comment_count
+  FROM rank_minutes m
+ CROSS JOIN LATERAL (
+       SELECT x.code, x.len, (sum(x.len) OVER (ORDER BY x.i) - x.len)::int AS start
+         FROM unnest(m.lists, m.lens) WITH ORDINALITY AS x(code, len, i)) l
+ CROSS JOIN LATERAL unnest(
+       m.hn_ids[l.start + 1 : l.start + least(l.len, :max_rank)],
+       m.scores[l.start + 1 : l.start + least(l.len, :max_rank)],
+       m.comments[l.start + 1 : l.start + least(l.len, :max_rank)])
+       WITH ORDINALITY AS r(hn_id, score, comment_count, rank)
+ WHERE m.sampled_at >= :since AND m.sampled_at < :until {filters}
+ ORDER BY m.sampled_at, l.code, r.rank
+"""
+
+
+def load_ranks(
+    since: datetime | None,
+    until: datetime | None,
+    engine: sa.Engine | str | None = None,
+    *,
+    lists: Sequence[str] | None = None,
+    hn_ids: Sequence[int] | None = None,
+    max_rank: int | None = None,
+) -> pd.DataFrame:
+    """The minute tracker's observations in ``[since, until)``: one row per story per list
+    per minute, ordered by time, list and rank.
+
+    Columns: ``sampled_at`` (UTC), ``list`` (category: top, new, best, ask, show, job),
+    ``rank`` (1 = first), ``hn_id``, ``score`` and ``comment_count`` (nullable: <NA>
+    when the API answered null, deleted or failed for that story that minute).
+    ``None`` for ``since`` or ``until`` leaves that end open. ``hn_ids`` reads only
+    the minutes in which those stories were seen (via ``rank_spans``).
+    """
+    from hnlab.tables import TRACK_LISTS
+
+    filters = []
+    params: dict[str, Any] = {
+        "since": since or datetime(1970, 1, 1, tzinfo=UTC),
+        "until": until or datetime(9999, 1, 1, tzinfo=UTC),
+        "max_rank": int(max_rank) if max_rank is not None else 32767,
+    }
+    if lists is not None:
+        unknown = sorted(set(lists) - set(TRACK_LISTS))
+        if unknown:
+            raise ValueError(f"lists must be some of {', '.join(TRACK_LISTS)}, got {unknown}")
+        filters.append("AND l.code = ANY(:codes)")
+        params["codes"] = [TRACK_LISTS.index(name) for name in lists]
+    if hn_ids is not None:
+        filters.append(
+            "AND r.hn_id = ANY(:ids) AND m.sampled_at BETWEEN "
+            "(SELECT min(first_at) FROM rank_spans WHERE hn_id = ANY(:ids)) AND "
+            "(SELECT max(last_at) FROM rank_spans WHERE hn_id = ANY(:ids))"
+        )
+        params["ids"] = [int(i) for i in hn_ids]
+    stmt = sa.text(_RANKS_SQL.format(filters=" ".join(filters))).bindparams(**params)
+    df = _read(engine, stmt)
+    df["list"] = pd.Categorical.from_codes(
+        df["list"].astype("int64"), categories=pd.Index(TRACK_LISTS)
+    )
+    df = _typed(df, _RANK_TYPES, ("sampled_at",))
+    return df.reset_index(drop=True)
+
+
+def load_stories(
+    hn_ids: Sequence[int] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    engine: sa.Engine | str | None = None,
+) -> pd.DataFrame:
+    """Each tracked story's static facts, once, with the first and last time it was seen.
+
+    Columns: ``hn_id``, ``title``, ``by``, ``type``, ``url``, ``domain``,
+    ``submitted_at``, ``first_seen``, ``last_seen`` (UTC). ``since``/``until`` keep
+    the stories seen at some time in ``[since, until)``.
+    """
+    from hnlab.tables import stories as st
+
+    where: list[Any] = []
+    if hn_ids is not None:
+        where.append(st.c.hn_id.in_([int(i) for i in hn_ids]))
+    if since is not None:
+        where.append(st.c.last_seen >= since)
+    if until is not None:
+        where.append(st.c.first_seen < until)
+    df = _read(engine, sa.select(st).where(*where).order_by(st.c.hn_id))
+    return _typed(df, _STORY_TYPES, ("submitted_at", "first_seen", "last_seen"))
 
 
 def collection_summary(engine: sa.Engine | str | None = None) -> dict[str, Any]:

@@ -285,6 +285,60 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
 
 
 @cli.command()
+@click.option("--once", is_flag=True, help="Record one tick now (or --at a minute) and exit.")
+@click.option(
+    "--at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="With --once: the minute to record, UTC (for replays).",
+)
+@click.option("--lists", default=None, help="Lists, e.g. top,new (HNLAB_TRACK_LISTS).")
+@click.option(
+    "--depth", default=None, help="Ranks per list: N, or top=90,new=30 (HNLAB_TRACK_DEPTH)."
+)
+@click.option("--json", "as_json", is_flag=True, help="With --once: the tick as JSON.")
+@pass_ctx
+def track(
+    obj: Context,
+    once: bool,
+    at: datetime | None,
+    lists: str | None,
+    depth: str | None,
+    as_json: bool,
+) -> None:
+    """Record every list's ranks each minute (in the foreground), or one tick with --once."""
+    from hnlab.factory import open_parts
+    from hnlab.service import RunnerService
+
+    settings = obj.settings(track_lists=(lists, "--lists"), track_depth=(depth, "--depth"))
+    if at is not None and not once:
+        raise HnlabError("--at records one tick: use it with --once")
+    if not once:
+        every = settings.track_every or 1
+        service = RunnerService(
+            settings.with_values(track_every=every), mode="direct", collect=False
+        )
+        click.echo(f"hnlab tracker: database: {service.database.location}")
+        asyncio.run(service.serve(say=click.echo))
+        click.echo("hnlab tracker stopped")
+        return
+
+    async def tick() -> Any:
+        async with open_parts(settings) as parts:
+            return await parts.tracker().tick(at.replace(tzinfo=UTC) if at else None)
+
+    result = asyncio.run(tick())
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), sort_keys=True))
+    elif result.status == "skipped":
+        click.echo(f"tick {result.slot:%Y-%m-%d %H:%M}Z is recorded already; nothing to do")
+    else:
+        _echo_table([(k, v) for k, v in result.as_dict().items() if v is not None])
+    if result.status in ("failed", "missed"):
+        raise HnlabError(f"tick {result.slot:%Y-%m-%d %H:%M}Z {result.status}: {result.error}")
+
+
+@cli.command()
 @pass_ctx
 def status(obj: Context) -> None:
     """Show the live runners, the next run time and the last run."""
@@ -332,7 +386,12 @@ def runs(obj: Context, last: int, as_json: bool) -> None:
     """Show the run history, newest first, one run per line."""
     from hnlab import records
 
-    _, rows = _read_records(obj.settings(), lambda engine: records.recent_runs(engine, last))
+    since = datetime.now(UTC) - timedelta(hours=24)
+
+    async def read(engine: AsyncEngine) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        return await records.recent_runs(engine, last), await records.tick_summary(engine, since)
+
+    _, (rows, ticks) = _read_records(obj.settings(), read)
     for r in rows:
         if as_json:
             r = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}
@@ -346,6 +405,9 @@ def runs(obj: Context, last: int, as_json: bool) -> None:
         )
     if not rows and not as_json:
         click.echo("no runs yet")
+    if ticks and not as_json:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(ticks.items()))
+        click.echo(f"minute tracker, last 24 h: {sum(ticks.values())} ticks ({counts})")
 
 
 # -- notify -----------------------------------------------------------------------------------

@@ -177,6 +177,40 @@ def mask_notify_url(url: str) -> str:
     return f"{scheme}://***"
 
 
+DEFAULT_TRACK_DEPTH = {"top": 90, "new": 30, "best": 30, "ask": 30, "show": 30}
+
+
+def _track_lists(label: str, raw: Any) -> tuple[str, ...]:
+    names = raw if isinstance(raw, tuple | list) else str(raw).replace(",", " ").split()
+    lists = tuple(_story_list(label, name) for name in names)
+    if not lists or len(set(lists)) != len(lists):
+        raise ConfigError(
+            f"{label} must name each list once, e.g. 'top,new,best,ask,show', got {raw!r}"
+        )
+    return lists
+
+
+def _track_depth(label: str, raw: Any) -> dict[str, int]:
+    """``top=90,new=30`` (others keep their default), or one number for every list."""
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    elif str(raw).strip().isdigit():
+        pairs = [(name, raw) for name in STORY_LISTS]
+    else:
+        pairs = []
+        for part in str(raw).replace(",", " ").split():
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ConfigError(
+                    f"{label} must look like 'top=90,new=30' or be one number, got {raw!r}"
+                )
+            pairs.append((name, value))
+    depth = dict(DEFAULT_TRACK_DEPTH)
+    for name, value in pairs:
+        depth[_story_list(label, name)] = _whole(1, MAX_POSTS_LIMIT)(f"{label} for {name}", value)
+    return depth
+
+
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "database_url": _database_url,
     "data_dir": _path,
@@ -205,6 +239,9 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "metrics_addr": _address,
     "notify_urls": _notify_urls,
     "digest_cron": _cron,
+    "track_every": _whole(0, 60),
+    "track_lists": _track_lists,
+    "track_depth": _track_depth,
 }
 
 
@@ -264,6 +301,9 @@ class Settings:
     metrics_addr: str | None = None
     notify_urls: tuple[str, ...] = ()
     digest_cron: str = "0 8 * * *"
+    track_every: int = 1
+    track_lists: tuple[str, ...] = ("top", "new", "best", "ask", "show")
+    track_depth: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_TRACK_DEPTH))
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -398,5 +438,9 @@ class Settings:
                 value = mask_url(value)
             elif f.name == "notify_urls":
                 value = ", ".join(mask_notify_url(u) for u in value) or None
+            elif f.name == "track_lists":
+                value = ",".join(value)
+            elif f.name == "track_depth":
+                value = ",".join(f"{name}={depth}" for name, depth in value.items())
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out

@@ -31,6 +31,7 @@ from hnlab.config import Settings
 from hnlab.repository import PostRepository
 from hnlab.runner import Mode, SlotRunner, utc_now
 from hnlab.scheduler import JobScheduler
+from hnlab.tracker import MinuteTracker
 
 Clock = Callable[[], datetime]
 
@@ -68,6 +69,20 @@ def build_collector(
     )
 
 
+def build_tracker(
+    settings: Settings, engine: AsyncEngine, *, clock: Clock = utc_now
+) -> MinuteTracker:
+    """The minute tracker on ``engine``, with the settings' lists, depths and interval."""
+    return MinuteTracker(
+        PostRepository(engine),
+        build_client(settings),
+        lists=settings.track_lists,
+        depth=settings.track_depth,
+        every=settings.track_every or 1,
+        clock=clock,
+    )
+
+
 @dataclass(frozen=True)
 class Parts:
     """What one process needs to collect: the prepared database, its engine, the collector."""
@@ -76,6 +91,10 @@ class Parts:
     database: db.Database
     engine: AsyncEngine
     collector: HourlyPostsCollectorJob
+
+    def tracker(self, *, clock: Clock = utc_now) -> MinuteTracker:
+        """The minute tracker on this engine."""
+        return build_tracker(self.settings, self.engine, clock=clock)
 
     def slot_runner(
         self, mode: Mode = "direct", *, notebook: Path | None = None, clock: Clock = utc_now

@@ -112,12 +112,26 @@ class Metrics:
         self.notifications_failed = Counter(
             "hnlab_notifications_failed", "Notifications that could not be delivered", registry=r
         )
+        self.tracker_last_success = Gauge(
+            "hnlab_tracker_last_success_timestamp_seconds",
+            "When the minute tracker last recorded a tick (Unix time; 0 before the first)",
+            registry=r,
+        )
+        self.ticks = Counter(
+            "hnlab_tracker_ticks", "Tracker ticks by outcome", ["outcome"], registry=r
+        )
+        self.tick_observations = Gauge(
+            "hnlab_tracker_observations", "Observations in the last recorded tick", registry=r
+        )
+        self.tracker_last_success_at: datetime | None = None
         info = Info("hnlab_runner", "The runner: hnlab version, mode and host", registry=r)
         info.info({"version": __version__, "mode": mode, "host": host or socket.gethostname()})
         for outcome in OUTCOMES:  # every series exists from the start, at 0
             self.runs.labels(outcome)
         for reason in API_FAILURES:
             self.api_errors.labels(reason)
+        for outcome in ("succeeded", "failed", "missed", "skipped"):
+            self.ticks.labels(outcome)
 
     def restore(
         self,
@@ -145,6 +159,14 @@ class Metrics:
         if status == "succeeded":
             self._success(record)
         self.cache_pending.set(cache_pending)
+
+    def observe_tick(self, status: str, observations: int, at: datetime) -> None:
+        """Count one tick of the minute tracker."""
+        self.ticks.labels(status).inc()
+        if status == "succeeded":
+            self.tracker_last_success_at = at
+            self.tracker_last_success.set(at.timestamp())
+            self.tick_observations.set(observations)
 
     def skipped(self) -> None:
         """A slot another runner had already claimed."""
@@ -185,7 +207,12 @@ class Health:
         cron: str,
         started: datetime,
         clock: Callable[[], datetime],
+        *,
+        track_every: int = 0,
+        collect: bool = True,
     ) -> None:
+        self.track_every = track_every
+        self.collect = collect
         self.metrics = metrics
         self.trigger = trigger
         self.cron = cron
@@ -193,7 +220,25 @@ class Health:
         self.clock = clock
 
     def check(self) -> tuple[bool, str]:
-        """(healthy, one line saying why)."""
+        """(healthy, one line saying why): the collection, then the tracker if it runs."""
+        ok, reason = self._collection() if self.collect else (True, "ok")
+        if not (ok and self.track_every):
+            return ok, reason
+        tracker_ok, tracker_reason = self._tracker()
+        return tracker_ok, tracker_reason if not tracker_ok else f"{reason}; {tracker_reason}"
+
+    def _tracker(self) -> tuple[bool, str]:
+        now = self.clock()
+        limit = timedelta(minutes=3 * self.track_every)
+        last = self.metrics.tracker_last_success_at or self.started
+        if now - last <= limit:
+            return True, f"the tracker is on time ({in_words(now - last)} since its last tick)"
+        return False, (
+            f"the tracker recorded no tick for {in_words(now - last)}, more than three ticks "
+            f"({in_words(limit)})"
+        )
+
+    def _collection(self) -> tuple[bool, str]:
         now = self.clock()
         limit = 2 * period(self.trigger, now)
         last = self.metrics.last_success_at

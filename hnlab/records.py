@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.db import database_errors
-from hnlab.tables import STATISTICS, collection_runs, runners
+from hnlab.tables import STATISTICS, collection_runs, runners, track_ticks
 
 SLOT_LOCK_NAMESPACE = 0x686E  # first key of pg_advisory_xact_lock(int, int) for slots
 STALE_ERROR = "run did not finish (process killed or timed out); closed as stale"
@@ -275,5 +275,95 @@ async def outcomes_between(engine: AsyncEngine, since: datetime, until: datetime
         sa.select(collection_runs.c.status, sa.func.count().label("n"))
         .where(collection_runs.c.started_at > since, collection_runs.c.started_at <= until)
         .group_by(collection_runs.c.status)
+    )
+    return {r["status"]: int(r["n"]) for r in await _read(engine, stmt)}
+
+
+# -- the minute tracker's ticks ------------------------------------------------------------
+TICK_STALE_ERROR = "tick did not finish (process killed or PostgreSQL lost); closed as stale"
+
+
+async def claim_tick(engine: AsyncEngine, slot: datetime, started: datetime) -> bool:
+    """Claim the tick for ``slot`` (a UTC minute); False when another tick has it."""
+    stmt = (
+        pg_insert(track_ticks)
+        .values(slot=slot, status="running", started_at=started, host=host_name(), pid=os.getpid())
+        .on_conflict_do_nothing(index_elements=["slot"])
+        .returning(track_ticks.c.slot)
+    )
+    return (await _write(engine, stmt)).scalar_one_or_none() is not None
+
+
+def finish_tick_statement(
+    slot: datetime, status: str, finished: datetime, stats: dict[str, Any], error: str | None
+) -> Any:
+    """The UPDATE that closes a tick; run it in the transaction that writes the tick's data."""
+    columns = ("lists", "observations", "requests", "errors", "duration_s")
+    return (
+        track_ticks.update()
+        .where(track_ticks.c.slot == slot)
+        .values(
+            status=status,
+            finished_at=finished,
+            error=error,
+            **{k: stats[k] for k in columns if k in stats},
+        )
+    )
+
+
+async def finish_tick(
+    engine: AsyncEngine,
+    slot: datetime,
+    status: str,
+    finished: datetime,
+    stats: dict[str, Any],
+    error: str | None = None,
+) -> None:
+    """Close a tick's record on its own (a failed tick has no data to write with it)."""
+    await _write(engine, finish_tick_statement(slot, status, finished, stats, error))
+
+
+async def record_missed_tick(
+    engine: AsyncEngine, slot: datetime, at: datetime, reason: str
+) -> None:
+    """Record a tick that ran too late to count (unless that minute was recorded)."""
+    stmt = (
+        pg_insert(track_ticks)
+        .values(
+            slot=slot,
+            status="missed",
+            started_at=at,
+            finished_at=at,
+            error=reason,
+            host=host_name(),
+            pid=os.getpid(),
+        )
+        .on_conflict_do_nothing(index_elements=["slot"])
+    )
+    await _write(engine, stmt)
+
+
+async def close_stale_ticks(engine: AsyncEngine, older_than: datetime, now: datetime) -> int:
+    """Mark ``running`` ticks started before ``older_than`` as failed."""
+    stmt = (
+        track_ticks.update()
+        .where(track_ticks.c.status == "running", track_ticks.c.started_at < older_than)
+        .values(status="failed", finished_at=now, error=TICK_STALE_ERROR)
+    )
+    return int((await _write(engine, stmt)).rowcount)
+
+
+async def get_tick(engine: AsyncEngine, slot: datetime) -> Row | None:
+    """One tick's record, or None."""
+    rows = await _read(engine, track_ticks.select().where(track_ticks.c.slot == slot))
+    return rows[0] if rows else None
+
+
+async def tick_summary(engine: AsyncEngine, since: datetime) -> dict[str, int]:
+    """Ticks since ``since`` by status (for ``hnlab runs``, which lists ticks apart)."""
+    stmt = (
+        sa.select(track_ticks.c.status, sa.func.count().label("n"))
+        .where(track_ticks.c.slot >= since)
+        .group_by(track_ticks.c.status)
     )
     return {r["status"]: int(r["n"]) for r in await _read(engine, stmt)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,6 +98,7 @@ class PostRepository:
                     "PostRepository needs an async_sessionmaker bound to an AsyncEngine"
                 )
             self.engine = bind
+        self._partitions: set[date] = set()
 
     async def existing_hn_ids(self, hn_ids: Iterable[int]) -> set[int]:
         """Which of ``hn_ids`` are already stored, in one query."""
@@ -215,6 +216,110 @@ class PostRepository:
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(stmt)).mappings().all()
         return [row_to_post(r) for r in rows]
+
+    async def record_minute(
+        self,
+        slot: datetime,
+        ranked: Sequence[Ranked],
+        seen: Sequence[Post],
+        finish: Any,
+    ) -> None:
+        """In one transaction: the minute's ranks, the stories' static facts, their spans,
+        and ``finish`` (the tick record's closing statement). All of it, or none."""
+        hn_ids = [i for r in ranked for i in r.hn_ids]
+        codes = [r.code for r in ranked for _ in r.hn_ids]
+        await self.ensure_partitions(slot)
+        with database_errors(self.engine):
+            async with self.engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    _INSERT_MINUTE,
+                    {
+                        "at": slot,
+                        "lists": [r.code for r in ranked],
+                        "lens": [len(r.hn_ids) for r in ranked],
+                        "ids": hn_ids,
+                        "scores": [v for r in ranked for v in r.scores],
+                        "comments": [v for r in ranked for v in r.comments],
+                    },
+                )
+                if seen:
+                    await conn.exec_driver_sql(
+                        _UPSERT_STORIES,
+                        {
+                            "at": slot,
+                            "ids": [p.hn_id for p in seen],
+                            "titles": [p.title for p in seen],
+                            "bys": [p.author for p in seen],
+                            "types": [p.type for p in seen],
+                            "urls": [p.url for p in seen],
+                            "domains": [p.domain for p in seen],
+                            "submitted": [p.created_at for p in seen],
+                        },
+                    )
+                if hn_ids:
+                    await conn.exec_driver_sql(
+                        _UPSERT_SPANS, {"at": slot, "ids": hn_ids, "codes": codes}
+                    )
+                await conn.execute(finish)
+
+    async def ensure_partitions(self, at: datetime) -> None:
+        """Create rank_minutes' partitions for ``at``'s month and the next, if missing."""
+        month = at.astimezone(UTC).date().replace(day=1)
+        if month in self._partitions:
+            return
+        with database_errors(self.engine):
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PARTITION_LOCK}
+                )
+                for start in (month, _next_month(month)):
+                    end = _next_month(start)
+                    await conn.exec_driver_sql(
+                        f"CREATE TABLE IF NOT EXISTS rank_minutes_{start:%Y_%m} PARTITION OF "
+                        f"rank_minutes FOR VALUES FROM ('{start:%Y-%m-%d} 00:00+00') "
+                        f"TO ('{end:%Y-%m-%d} 00:00+00')"
+                    )
+        self._partitions.add(month)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One list at one minute: ids in rank order, with each one's score and comments."""
+
+    code: int
+    hn_ids: list[int]
+    scores: list[int | None]
+    comments: list[int | None]
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+_PARTITION_LOCK = 0x686E7061
+_INSERT_MINUTE = (
+    "INSERT INTO rank_minutes (sampled_at, lists, lens, hn_ids, scores, comments) VALUES "
+    "(%(at)s, %(lists)b::smallint[], %(lens)b::smallint[], %(ids)b::integer[], "
+    "%(scores)b::integer[], %(comments)b::integer[])"
+)
+_UPSERT_STORIES = """
+    INSERT INTO stories (hn_id, title, "by", type, url, domain, submitted_at, first_seen, last_seen)
+    SELECT v.*, %(at)s, %(at)s FROM unnest(
+        %(ids)b::integer[], %(titles)b::text[], %(bys)b::text[], %(types)b::text[],
+        %(urls)b::text[], %(domains)b::text[], %(submitted)b::timestamptz[]) AS v
+    ON CONFLICT (hn_id) DO UPDATE
+       SET title = EXCLUDED.title, url = EXCLUDED.url, domain = EXCLUDED.domain,
+           first_seen = least(stories.first_seen, EXCLUDED.first_seen),
+           last_seen = greatest(stories.last_seen, EXCLUDED.last_seen)
+"""
+_UPSERT_SPANS = """
+    INSERT INTO rank_spans (hn_id, list, first_at, last_at)
+    SELECT v.hn_id, v.list, %(at)s, %(at)s
+      FROM unnest(%(ids)b::integer[], %(codes)b::smallint[]) AS v(hn_id, list)
+    ON CONFLICT (hn_id, list) DO UPDATE
+       SET first_at = least(rank_spans.first_at, EXCLUDED.first_at),
+           last_at = greatest(rank_spans.last_at, EXCLUDED.last_at)
+"""
 
 
 def row_to_post(row: Any) -> Post:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -223,6 +224,8 @@ class JobScheduler:
         kwargs.setdefault("coalesce", True)
         if trigger == "cron":
             kwargs.setdefault("timezone", UTC)
+        if inspect.iscoroutinefunction(func):
+            func = self._drained(func)
         return self._add(func, trigger, id=id, name=name, **kwargs)
 
     def get_jobs(self) -> list[Job]:
@@ -314,12 +317,22 @@ class JobScheduler:
         return job.trigger if job is not None else self.trigger
 
     async def _run_body(self, slot: datetime) -> Any:
-        """Run the body as a task of its own, so a shutdown that cancels APScheduler's
-        job future never cancels a collection halfway."""
-        task = asyncio.ensure_future(self._call_body(slot))
+        return await self._shielded(self._call_body(slot))
+
+    async def _shielded(self, work: Awaitable[Any]) -> Any:
+        """Run ``work`` as a task of its own, which ``stop_async`` drains: a shutdown that
+        cancels APScheduler's job future never cancels a collection or a tick halfway."""
+        task = asyncio.ensure_future(work)
         self._slots.add(task)
         task.add_done_callback(self._slots.discard)
         return await asyncio.shield(task)
+
+    def _drained(self, func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(func)
+        async def job(*args: Any, **kwargs: Any) -> Any:
+            return await self._shielded(func(*args, **kwargs))
+
+        return job
 
     async def _call_body(self, slot: datetime) -> Any:
         body = self._body

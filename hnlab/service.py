@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_JOB_ID = "runner_heartbeat"
 REPORT_JOB_ID = "report_generation"
 DIGEST_JOB_ID = "daily_digest"
+TRACK_JOB_ID = "minute_tracker"
 Say = Callable[[str], None]
 
 
@@ -48,16 +49,19 @@ class RunnerService:
         *,
         mode: Mode = "notebook",
         clock: Callable[[], datetime] | None = None,
+        collect: bool = True,
     ) -> None:
+        """``collect=False`` runs only the minute tracker (``hnlab track``)."""
         if mode not in MODES:
             raise ValueError(f"mode must be 'notebook' or 'direct', got {mode!r}")
         self.settings = settings
+        self.collect = collect
         self.mode: Mode = mode
         self.clock = clock or (lambda: datetime.now(UTC))
         self.trigger = cron_trigger(settings.cron, settings.label("cron"))
         self.report_trigger = cron_trigger(settings.report_cron, settings.label("report_cron"))
         notebook = settings.collect_notebook
-        if mode == "notebook" and not notebook.is_file():
+        if collect and mode == "notebook" and not notebook.is_file():
             raise ConfigError(
                 f"{settings.label('notebook')} names no notebook: {str(notebook)!r}; "
                 "point it at collect.ipynb or run with --direct"
@@ -69,7 +73,15 @@ class RunnerService:
         self._engine: AsyncEngine | None = None
         self.digest_trigger = cron_trigger(settings.digest_cron, settings.label("digest_cron"))
         self.metrics = Metrics(mode=mode, host=records.host_name())
-        self.health = Health(self.metrics, self.trigger, settings.cron, self.started, self.clock)
+        self.health = Health(
+            self.metrics,
+            self.trigger,
+            settings.cron,
+            self.started,
+            self.clock,
+            track_every=settings.track_every,
+            collect=collect,
+        )
         self.notifier: Notifier | None = None
 
     async def run_once(self) -> RunOutcome:
@@ -122,7 +134,10 @@ class RunnerService:
             async def run_slot(slot: datetime) -> RunOutcome:
                 return await self._run_and_tell(runner, slot)
 
-            scheduler.register_hourly_collector(parts.collector, body=run_slot)
+            if self.collect:
+                scheduler.register_hourly_collector(parts.collector, body=run_slot)
+            if self.settings.track_every:
+                self._schedule_tracker(scheduler, parts, say)
             scheduler.add_job(
                 self.beat, "interval", id=HEARTBEAT_JOB_ID, name="Runner heartbeat", minutes=1
             )
@@ -135,7 +150,7 @@ class RunnerService:
                 )
             scheduler.start()
             await self.beat()
-            catch_up = self._catch_up(scheduler, say)
+            catch_up = self._catch_up(scheduler, say) if self.collect else None
             try:
                 await stop.wait()
                 log.info("stopping: no new runs; draining the running one")
@@ -150,6 +165,32 @@ class RunnerService:
                 except DatabaseError as exc:
                     log.warning("heartbeat row not removed: %s", exc)
                 self._engine = None
+
+    def _schedule_tracker(self, scheduler: JobScheduler, parts: Parts, say: Say) -> None:
+        """Tick every HNLAB_TRACK_EVERY minutes; a late tick records itself as missed."""
+        every = self.settings.track_every
+        tracker = parts.tracker(clock=self.clock)
+
+        async def tick() -> None:
+            try:
+                result = await tracker.tick(scheduled=True)
+            except DatabaseError as exc:
+                log.error("tick not recorded: %s", exc)
+                return
+            self.metrics.observe_tick(result.status, result.observations, self.clock())
+
+        label = self.settings.label("track_every")
+        scheduler.add_job(
+            tick,
+            cron_trigger(f"*/{every} * * * *", label),
+            id=TRACK_JOB_ID,
+            name="Minute tracker",
+            max_instances=1,
+            misfire_grace_time=24
+            * 3600,  # always run: the tick itself records a late one as missed
+        )
+        depth = ", ".join(f"{name} {tracker.depth[name]}" for name in tracker.lists)
+        say(f"tracking every {every} min ({label}): {depth}")
 
     async def _watch(self, engine: AsyncEngine) -> None:
         """Metrics and notifications start from what PostgreSQL recorded."""

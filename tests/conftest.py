@@ -102,7 +102,10 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     eng = db.make_engine(database_url)
     with eng.begin() as conn:
         conn.execute(
-            sa.text("TRUNCATE posts, post_snapshots, collection_runs, runners RESTART IDENTITY")
+            sa.text(
+                "TRUNCATE posts, post_snapshots, collection_runs, runners, stories, "
+                "rank_minutes, rank_spans, track_ticks RESTART IDENTITY"
+            )
         )
     yield eng
     eng.dispose()
@@ -127,6 +130,7 @@ def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
             "run_deadline": 30,
             "connect_timeout": 2,
             "read_timeout": 5,
+            "track_every": 0,  # tests that track turn it on
         }
         base.update(values)
         return Settings.from_env(environ={}, overrides=base)

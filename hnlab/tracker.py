@@ -1,0 +1,208 @@
+"""MinuteTracker: every tracked list's ranks, scores and comments, once a minute.
+
+The second job of ``hnlab run``, beside the hourly collection, and a peer of it:
+it claims its slot (a UTC minute) in ``track_ticks`` through ``records``, fetches
+with the same ``HNClient``, and writes through the same repository. A tick:
+
+1. a tick that starts later than half its interval is recorded as ``missed``,
+   not run late; otherwise the minute is claimed (one unique row: a second tracker,
+   or ``hnlab track --once`` again for that minute, finds it taken);
+2. the lists are fetched concurrently, then the items on them (each item once,
+   however many lists it is on);
+3. one transaction writes the minute's row (``rank_minutes``: one row per minute,
+   every list's arrays end to end, the layout measured in
+   ``scripts/bench_track_storage.py``), the stories' static facts (``stories``:
+   title, by, type, url, submission time, first and last seen, for every story
+   seen, whatever its score), their spans, and the tick's record. All or nothing:
+   a tick that loses PostgreSQL leaves no half-written minute;
+4. a list whose request fails is left out of that minute and named in the tick's
+   error; a tick whose every list fails is recorded as failed. The next tick
+   starts afresh either way.
+
+Load on the API: the default lists and depths (top 90, new 30, best 30, ask 30,
+show 30) are 5 list requests and at most 210 item requests a minute (about 3.6 a
+second); stories on several lists are fetched once, so typically fewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hnlab import records
+from hnlab.client import HNClient
+from hnlab.errors import DatabaseError, FetchError
+from hnlab.items import Post, parse_item
+from hnlab.repository import PostRepository, Ranked
+from hnlab.tables import TRACK_LISTS
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock: now, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class TickResult:
+    """How one tick ended, and what it did."""
+
+    slot: datetime
+    status: str  # succeeded, failed, missed, skipped (the minute was already recorded)
+    lists: int = 0
+    observations: int = 0
+    requests: int = 0
+    errors: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["slot"] = self.slot.isoformat()
+        return out
+
+
+class MinuteTracker:
+    """Records ticks of ``lists`` (each to its ``depth``) every ``every`` minutes."""
+
+    def __init__(
+        self,
+        repository: PostRepository,
+        client: HNClient,
+        *,
+        lists: Sequence[str],
+        depth: Mapping[str, int],
+        every: int = 1,
+        clock: Clock = utc_now,
+    ) -> None:
+        if not 1 <= every <= 60:
+            raise ValueError(f"every must be 1 to 60 minutes, got {every!r}")
+        unknown = [name for name in lists if name not in TRACK_LISTS]
+        if unknown or not lists:
+            raise ValueError(f"lists must be some of {', '.join(TRACK_LISTS)}, got {lists!r}")
+        self.repository = repository
+        self.client = client
+        self.lists = tuple(lists)
+        self.depth = {name: int(depth[name]) for name in self.lists}
+        self.every = every
+        self.clock = clock
+        self.stale_after = timedelta(minutes=10)
+
+    @property
+    def engine(self) -> Any:
+        return self.repository.engine
+
+    def slot(self, now: datetime | None = None) -> datetime:
+        """The tick ``now`` belongs to: the minute, floored to the interval (UTC)."""
+        now = (now or self.clock()).astimezone(UTC).replace(second=0, microsecond=0)
+        return now - timedelta(minutes=now.minute % self.every)
+
+    async def tick(self, at: datetime | None = None, *, scheduled: bool = False) -> TickResult:
+        """Record one tick: the current minute, or the minute ``at`` (a replay).
+
+        A ``scheduled`` tick that starts later than half its interval is recorded as
+        missed instead; a tick asked for by hand is recorded whenever it runs.
+        """
+        started = self.clock()
+        slot = self.slot(at or started)
+        if scheduled and started - slot > timedelta(minutes=self.every) / 2:
+            reason = (
+                f"started {(started - slot).total_seconds():.0f} s late, more than half of "
+                f"its {self.every}-minute interval"
+            )
+            await records.record_missed_tick(self.engine, slot, started, reason)
+            log.warning("tick %s missed: %s", slot.isoformat(), reason)
+            return TickResult(slot, "missed", error=reason)
+        await records.close_stale_ticks(self.engine, started - self.stale_after, started)
+        if not await records.claim_tick(self.engine, slot, started):
+            return TickResult(slot, "skipped", error=f"{slot:%Y-%m-%d %H:%M}Z is recorded already")
+        t0 = time.perf_counter()
+        requests = self.client.requests_made
+        try:
+            ranked, seen, failures, failed_items = await self._fetch()
+            result = TickResult(
+                slot,
+                "succeeded" if ranked else "failed",
+                lists=len(ranked),
+                observations=sum(len(r.hn_ids) for r in ranked),
+                errors=len(failures) + failed_items,
+                error="; ".join(failures) or None,
+            )
+            result.requests = self.client.requests_made - requests
+            result.duration_s = round(time.perf_counter() - t0, 3)
+            finish = records.finish_tick_statement(
+                slot, result.status, self.clock(), self._stats(result), result.error
+            )
+            if ranked:
+                await self.repository.record_minute(slot, ranked, seen, finish)
+            else:
+                await records.finish_tick(
+                    self.engine, slot, "failed", self.clock(), self._stats(result), result.error
+                )
+        except DatabaseError as exc:  # the claim holds; the stale sweep closes it later
+            log.error("tick %s not written: %s", slot.isoformat(), exc)
+            return TickResult(slot, "failed", error=str(exc))
+        log.info(
+            "tick %s: %s lists, %s observations, %s requests, %s errors in %.2fs",
+            slot.isoformat(),
+            result.lists,
+            result.observations,
+            result.requests,
+            result.errors,
+            result.duration_s,
+        )
+        return result
+
+    @staticmethod
+    def _stats(result: TickResult) -> dict[str, Any]:
+        return {
+            k: getattr(result, k)
+            for k in ("lists", "observations", "requests", "errors", "duration_s")
+        }
+
+    async def _fetch(self) -> tuple[list[Ranked], list[Post], list[str], int]:
+        """The lists, then every item on them once: the ranked lists, the stories seen,
+        the lists that failed (named) and how many items failed after retries."""
+        async with self.client as hn:
+            hn.restart_deadline()
+            answers = await asyncio.gather(
+                *(hn.story_ids(name) for name in self.lists), return_exceptions=True
+            )
+            ids: dict[str, list[int]] = {}
+            failures = []
+            for name, answer in zip(self.lists, answers, strict=True):
+                if isinstance(answer, FetchError):
+                    failures.append(f"{name}: {answer}")
+                elif isinstance(answer, BaseException):
+                    raise answer
+                else:
+                    ids[name] = answer[: self.depth[name]]
+            wanted = list(dict.fromkeys(i for listed in ids.values() for i in listed))
+            items = {r.id: r for r in await hn.items(wanted)}
+        seen_at = self.clock()
+        posts: dict[int, Post] = {}
+        for hn_id, item in items.items():
+            parsed = parse_item(item.data, collected_at=seen_at) if item.ok else None
+            if isinstance(parsed, Post):
+                posts[hn_id] = parsed
+        ranked = []
+        for name, listed in ids.items():
+            shown = [posts.get(i) for i in listed]
+            ranked.append(
+                Ranked(
+                    TRACK_LISTS.index(name),
+                    listed,
+                    [p.score if p else None for p in shown],
+                    [p.comment_count if p else None for p in shown],
+                )
+            )
+        failed_items = sum(not item.ok for item in items.values())
+        return ranked, list(posts.values()), failures, failed_items
