@@ -141,9 +141,10 @@ class RunnerService:
             scheduler.add_job(
                 self.beat, "interval", id=HEARTBEAT_JOB_ID, name="Runner heartbeat", minutes=1
             )
-            scheduler.add_job(
-                self.reports, self.report_trigger, id=REPORT_JOB_ID, name="HTML reports"
-            )
+            if self.collect:
+                scheduler.add_job(
+                    self.reports, self.report_trigger, id=REPORT_JOB_ID, name="HTML reports"
+                )
             if self.notifier is not None:
                 scheduler.add_job(
                     self.digest, self.digest_trigger, id=DIGEST_JOB_ID, name="Daily digest"

@@ -332,3 +332,20 @@ def test_hnlab_run_ticks_every_minute_beside_the_hourly_collection(
     assert q(engine, "SELECT slot, status FROM collection_runs") == [(T, "succeeded")]
     metrics = service.metrics.exposition().decode()
     assert 'hnlab_tracker_ticks_total{outcome="succeeded"} 3.0' in metrics
+
+
+@pytest.mark.slow
+def test_hnlab_track_runs_in_the_foreground_until_sigterm(tracked: Settings) -> None:
+    import signal
+
+    proc = hnlab_process(tracked, "track")
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(2)]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert lines[0].startswith("hnlab tracker: database: ")
+    assert lines[1] == (
+        "tracking every 1 min (HNLAB_TRACK_EVERY): top 20, new 10, best 10, ask 5, show 5\n"
+    )
+    assert out.rstrip().endswith("hnlab tracker stopped")
