@@ -284,7 +284,7 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
     click.echo("hnlab runner stopped")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--once", is_flag=True, help="Record one tick now (or --at a minute) and exit.")
 @click.option(
     "--at",
@@ -297,9 +297,9 @@ def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, onc
     "--depth", default=None, help="Ranks per list: N, or top=90,new=30 (HNLAB_TRACK_DEPTH)."
 )
 @click.option("--json", "as_json", is_flag=True, help="With --once: the tick as JSON.")
-@pass_ctx
+@click.pass_context
 def track(
-    obj: Context,
+    ctx: click.Context,
     once: bool,
     at: datetime | None,
     lists: str | None,
@@ -310,6 +310,10 @@ def track(
     from hnlab.factory import open_parts
     from hnlab.service import RunnerService
 
+    if ctx.invoked_subcommand is not None:
+        return
+    obj = ctx.find_object(Context)
+    assert obj is not None
     settings = obj.settings(track_lists=(lists, "--lists"), track_depth=(depth, "--depth"))
     if at is not None and not once:
         raise HnlabError("--at records one tick: use it with --once")
@@ -336,6 +340,53 @@ def track(
         _echo_table([(k, v) for k, v in result.as_dict().items() if v is not None])
     if result.status in ("failed", "missed"):
         raise HnlabError(f"tick {result.slot:%Y-%m-%d %H:%M}Z {result.status}: {result.error}")
+
+
+@track.command("prune")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(1),
+    default=None,
+    help="Keep full resolution this many days (HNLAB_TRACK_KEEP_DAYS).",
+)
+@pass_ctx
+def track_prune(obj: Context, keep_days: int | None) -> None:
+    """Downsample minute ranks older than the retention to hourly (each hour's :00 stays)."""
+    from hnlab.factory import open_parts
+
+    settings = obj.settings(track_keep_days=(keep_days, "--keep-days"))
+    if not settings.track_keep_days:
+        raise HnlabError(
+            "HNLAB_TRACK_KEEP_DAYS is 0 (keep everything); set it or pass --keep-days N"
+        )
+
+    async def prune() -> int:
+        async with open_parts(settings) as parts:
+            return await parts.tracker().prune(settings.track_keep_days)
+
+    deleted = asyncio.run(prune())
+    click.echo(
+        f"kept full resolution for {settings.track_keep_days} days; "
+        f"{deleted} older minute rows deleted, each hour's :00 kept"
+    )
+
+
+@cli.group()
+def export() -> None:
+    """Data out of hnlab, for other tools."""
+
+
+@export.command("ranks")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@pass_ctx
+def export_ranks(obj: Context, since: datetime, until: datetime, out: Path) -> None:
+    """Minute ranks in [since, until) (UTC) as Parquet, one folder per month."""
+    from hnlab.export import export_ranks as write
+
+    done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
+    click.echo(f"wrote {done.rows} observations in {len(done.files)} file(s) under {out}")
 
 
 @cli.command()

@@ -242,6 +242,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "track_every": _whole(0, 60),
     "track_lists": _track_lists,
     "track_depth": _track_depth,
+    "track_keep_days": _whole(0),
 }
 
 
@@ -304,6 +305,7 @@ class Settings:
     track_every: int = 1
     track_lists: tuple[str, ...] = ("top", "new", "best", "ask", "show")
     track_depth: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_TRACK_DEPTH))
+    track_keep_days: int = 0
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

@@ -262,6 +262,17 @@ class PostRepository:
                     )
                 await conn.execute(finish)
 
+    async def downsample_minutes(self, before: datetime) -> int:
+        """Keep only each hour's first minute (:00) of the ranks older than ``before``;
+        return how many minute rows were deleted. Safe to run again."""
+        stmt = sa.text(
+            "DELETE FROM rank_minutes WHERE sampled_at < :before "
+            "AND date_trunc('hour', sampled_at) <> sampled_at"
+        )
+        with database_errors(self.engine):
+            async with self.engine.begin() as conn:
+                return int((await conn.execute(stmt, {"before": before})).rowcount)
+
     async def ensure_partitions(self, at: datetime) -> None:
         """Create rank_minutes' partitions for ``at``'s month and the next, if missing."""
         month = at.astimezone(UTC).date().replace(day=1)

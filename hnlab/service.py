@@ -33,6 +33,7 @@ HEARTBEAT_JOB_ID = "runner_heartbeat"
 REPORT_JOB_ID = "report_generation"
 DIGEST_JOB_ID = "daily_digest"
 TRACK_JOB_ID = "minute_tracker"
+PRUNE_JOB_ID = "tracker_retention"
 Say = Callable[[str], None]
 
 
@@ -192,6 +193,18 @@ class RunnerService:
         )
         depth = ", ".join(f"{name} {tracker.depth[name]}" for name in tracker.lists)
         say(f"tracking every {every} min ({label}): {depth}")
+        keep = self.settings.track_keep_days
+        if keep:
+
+            async def prune() -> None:
+                try:
+                    await tracker.prune(keep)
+                except DatabaseError as exc:
+                    log.error("minute data not downsampled: %s", exc)
+
+            scheduler.add_job(
+                prune, cron_trigger("30 3 * * *"), id=PRUNE_JOB_ID, name="Tracker retention"
+            )
 
     async def _watch(self, engine: AsyncEngine) -> None:
         """Metrics and notifications start from what PostgreSQL recorded."""

@@ -161,6 +161,14 @@ class MinuteTracker:
         )
         return result
 
+    async def prune(self, keep_days: int) -> int:
+        """Downsample the minutes older than ``keep_days`` to hourly (each hour's :00
+        minute stays); return how many minute rows were deleted."""
+        before = self.clock() - timedelta(days=keep_days)
+        deleted = await self.repository.downsample_minutes(before)
+        log.info("downsampled the minutes before %s to hourly: %s rows", before, deleted)
+        return deleted
+
     @staticmethod
     def _stats(result: TickResult) -> dict[str, Any]:
         return {

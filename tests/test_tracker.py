@@ -349,3 +349,85 @@ def test_hnlab_track_runs_in_the_foreground_until_sigterm(tracked: Settings) -> 
         "tracking every 1 min (HNLAB_TRACK_EVERY): top 20, new 10, best 10, ask 5, show 5\n"
     )
     assert out.rstrip().endswith("hnlab tracker stopped")
+
+
+def hand_made_minutes(engine: sa.Engine, minutes: list[datetime]) -> None:
+    """One top list of three stories at each of ``minutes``, scores rising with time."""
+
+    async def write(eng: Any) -> None:
+        repo = PostRepository(eng)
+        for n, at in enumerate(minutes):
+            assert await records.claim_tick(eng, at, at)
+            finish = records.finish_tick_statement(at, "succeeded", at, {}, None)
+            ranked = [Ranked(0, [7, 8, 9], [10 + n, 5 + n, 1], [n, None, 0])]
+            await repo.record_minute(at, ranked, [], finish)
+
+    on_loop(engine, write)
+
+
+@pytest.mark.slow
+def test_export_ranks_writes_parquet_by_month_that_reads_back_equal(
+    tracked: Settings, engine: sa.Engine, tmp_path: Path
+) -> None:
+    from .helpers import hnlab_cli
+
+    march_end = datetime(2026, 3, 31, 23, 58, tzinfo=UTC)
+    minutes = [march_end + timedelta(minutes=m) for m in range(4)]  # two in March, two in April
+    hand_made_minutes(engine, minutes)
+    out = tmp_path / "parquet"
+    env = settings_env(tracked)
+    result = hnlab_cli(
+        "export",
+        "ranks",
+        "--since",
+        "2026-03-01",
+        "--until",
+        "2026-05-01",
+        "--out",
+        str(out),
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote 12 observations in 2 file(s) under {out}\n"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
+        "month=2026-03/ranks.parquet",
+        "month=2026-04/ranks.parquet",
+    ]
+    back = pd.read_parquet(out)
+    assert back["month"].astype(str).tolist() == ["2026-03"] * 6 + ["2026-04"] * 6
+    expected = analysis.load_ranks(minutes[0], minutes[-1] + timedelta(minutes=1), engine)
+    pd.testing.assert_frame_equal(back.drop(columns="month"), expected)
+    backwards = hnlab_cli(
+        "export",
+        "ranks",
+        "--since",
+        "2026-05-01",
+        "--until",
+        "2026-03-01",
+        "--out",
+        str(out),
+        env=env,
+    )
+    assert backwards.returncode == 1
+    assert backwards.stderr == (
+        "Error: --since 2026-05-01 00:00 must be before --until 2026-03-01 00:00\n"
+    )
+
+
+def test_prune_downsamples_old_minutes_to_hourly_and_keeps_recent_ones(
+    tracked: Settings, engine: sa.Engine
+) -> None:
+    minutes = [T + timedelta(minutes=m) for m in range(0, 150, 15)]  # 12:00 .. 14:15
+    hand_made_minutes(engine, minutes)
+
+    async def prune() -> int:
+        async with open_parts(tracked) as parts:
+            # "now" is 14:15 plus two days: keep 2 days of full resolution, so 14:15 stays
+            tracker = parts.tracker(clock=lambda: T + timedelta(days=2, hours=2, minutes=15))
+            return await tracker.prune(keep_days=2)
+
+    assert asyncio.run(prune()) == 6  # 12:15, 12:30, 12:45, 13:15, 13:30, 13:45
+    kept = analysis.load_ranks(None, None, engine)["sampled_at"].drop_duplicates().tolist()
+    hourly = (T, T + timedelta(hours=1), T + timedelta(hours=2))
+    assert kept == [pd.Timestamp(t) for t in (*hourly, T + timedelta(hours=2, minutes=15))]
+    assert asyncio.run(prune()) == 0  # again: nothing left to do
