@@ -13,6 +13,7 @@ loaders and the metrics computed from them, light to import.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,7 +251,8 @@ def latest_observation(engine: sa.Engine | str | None = None) -> pd.Timestamp | 
 
 
 _RANKS_SQL = """
-SELECT m.sampled_at, l.code AS list, r.rank, r.hn_id, r.score, r.comment_count
+SELECT (extract(epoch FROM m.sampled_at) * 1000000)::bigint AS sampled_at,
+       l.code AS list, r.rank, r.hn_id, r.score, r.comment_count
   FROM rank_minutes m
  CROSS JOIN LATERAL (
        SELECT x.code, x.len, (sum(x.len) OVER (ORDER BY x.i) - x.len)::int AS start
@@ -304,13 +306,38 @@ def load_ranks(
             "(SELECT max(last_at) FROM rank_spans WHERE hn_id = ANY(:ids))"
         )
         params["ids"] = [int(i) for i in hn_ids]
-    stmt = sa.text(_RANKS_SQL.format(filters=" ".join(filters))).bindparams(**params)
-    df = _read(engine, stmt)
+    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _RANKS_SQL.format(filters=" ".join(filters)))
+    df = _copy_csv(engine, sql, params)
+    df["sampled_at"] = pd.to_datetime(df["sampled_at"].astype("int64"), unit="us", utc=True).astype(
+        "datetime64[us, UTC]"
+    )
     df["list"] = pd.Categorical.from_codes(
         df["list"].astype("int64"), categories=pd.Index(TRACK_LISTS)
     )
-    df = _typed(df, _RANK_TYPES, ("sampled_at",))
-    return df.reset_index(drop=True)
+    return _typed(df, _RANK_TYPES, ())
+
+
+def _copy_csv(engine: sa.Engine | str | None, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Rows of ``sql`` through ``COPY … TO STDOUT`` and pyarrow's CSV reader.
+
+    For million-row reads: three times faster than ``pd.read_sql``, which builds a
+    Python object per value. Empty fields are NULL; integers only, so no quoting.
+    """
+    import io
+
+    import pyarrow.csv
+
+    buffer = io.BytesIO()
+    with _connection(engine) as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor().copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)", params) as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    table = pyarrow.csv.read_csv(buffer)
+    frame: pd.DataFrame = table.to_pandas(types_mapper={pyarrow.int64(): pd.Int64Dtype()}.get)
+    return frame
 
 
 def load_stories(

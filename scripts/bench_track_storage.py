@@ -19,7 +19,8 @@ last sighting, which turns one story's path into a primary-key range scan.
 For each: bytes per observation on disk (tables plus indexes), one story's whole
 path on every list (p50/p95 over 100 random stories), every list at one given
 minute (p50/p95 over 100 random minutes), and ``--load-days`` of ranks 1..30 of
-``top`` read into pandas. Bytes per observation do not depend on the span, so a
+``top`` read into pandas, by ``read_sql`` and, from hnlab's own ``rank_minutes``
+filled with the same minutes, by ``analysis.load_ranks``. Bytes per observation do not depend on the span, so a
 week measures what a year will cost; the query times do, and are stated with the
 size they were measured at.
 
@@ -27,9 +28,10 @@ size they were measured at.
 
 Measured 2026-11-29 on the 2-core machine, 30 days (9.05 M observations, embedded
 PostgreSQL 18): bytes per observation naive 89.1, arrays 16.9, minutes 12.8 (6.96x
-smaller than naive); a story's path p50/p95 0.51/4.58 ms naive, 0.35/3.68 arrays,
-0.39/5.53 minutes; a minute's lists p95 0.26, 0.22, 0.22 ms; 30 days of top 1..30
-into pandas (1.3 M rows) 4.97 s naive, 4.83 s arrays: read_sql's cost, not storage's.
+smaller than naive); a story's path p50/p95 0.34/5.90 ms naive, 0.25/2.51 arrays,
+0.34/5.27 minutes; a minute's lists p95 0.21, 0.17, 0.16 ms; 30 days of top 1..30
+into pandas (1.3 M rows): read_sql 4.99 s naive, 4.66 s arrays; hnlab's
+``load_ranks`` on its own rank_minutes (COPY and pyarrow) 1.31 s.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import psycopg
 import sqlalchemy as sa
 from scratch_db import scratch_database
 
+from hnlab import analysis, db
 from hnlab.config import Settings
 
 LISTS = {"top": 90, "new": 30, "best": 30, "ask": 30, "show": 30}
@@ -118,6 +121,7 @@ def seed(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, f
     naive, ticks = io.StringIO(), io.StringIO()
     spans: dict[tuple[int, int], list[datetime]] = {}  # first and last sighting per (story, list)
     minutes = io.StringIO()
+    hnlab_rows = io.StringIO()  # hnlab's own rank_minutes: the same, with the list codes
     observations = 0
     t0 = time.perf_counter()
     for at, lists in world(days, rng_seed):
@@ -136,6 +140,13 @@ def seed(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, f
             )
             observations += len(rows)
         every = [r for name in LISTS for r in lists[name]]
+        hnlab_rows.write(
+            f"{stamp}\t{{{','.join(str(LIST_CODE[name]) for name in LISTS)}}}\t"
+            f"{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
+            f"{{{','.join(str(r[0]) for r in every)}}}\t"
+            f"{{{','.join(str(r[1]) for r in every)}}}\t"
+            f"{{{','.join(str(r[2]) for r in every)}}}\n"
+        )
         minutes.write(
             f"{stamp}\t{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
             f"{{{','.join(str(r[0]) for r in every)}}}\t"
@@ -145,7 +156,12 @@ def seed(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, f
     closed = [(hn_id, code, first, last) for (hn_id, code), (first, last) in spans.items()]
     generated = time.perf_counter() - t0
     timings = {"generate_s": generated, "observations": observations}
-    for table, buffer in (("naive", naive), ("ticks", ticks), ("minutes", minutes)):
+    for table, buffer in (
+        ("naive", naive),
+        ("ticks", ticks),
+        ("minutes", minutes),
+        ("rank_minutes", hnlab_rows),
+    ):
         t0 = time.perf_counter()
         with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
             copy.write(buffer.getvalue())
@@ -247,8 +263,16 @@ def main() -> None:
             libpq.database,
             libpq.query,
         ).render_as_string(hide_password=False)
+        migrate = sa.create_engine(url)
+        db.upgrade(migrate)  # hnlab's own tables, to time its loader on rank_minutes
+        migrate.dispose()
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(SCHEMA)
+            for month in range(1, 2 + args.days // 28):
+                conn.execute(
+                    f"CREATE TABLE rank_minutes_{month} PARTITION OF rank_minutes FOR VALUES "
+                    f"FROM ('2026-{month:02d}-01 00:00+00') TO ('2026-{month + 1:02d}-01 00:00+00')"
+                )
             timings = seed(conn, args.days, args.seed)
             n = int(timings["observations"])
             rng = random.Random(args.seed)
@@ -300,6 +324,10 @@ def main() -> None:
             seconds, rows = load_seconds(url, sql, since, until)
             result[f"load_top30_{load_days}d_{name}_s"] = round(seconds, 2)
             result[f"load_top30_{load_days}d_rows"] = rows
+        t0 = time.perf_counter()
+        frame = analysis.load_ranks(since, until, url, lists=["top"], max_rank=30)
+        result[f"load_top30_{load_days}d_hnlab_load_ranks_s"] = round(time.perf_counter() - t0, 2)
+        assert len(frame) == rows, (len(frame), rows)
     print(json.dumps(result, indent=2))
 
 
