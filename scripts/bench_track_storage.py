@@ -20,9 +20,9 @@ For each: bytes per observation on disk (tables plus indexes), one story's whole
 path on every list (p50/p95 over 100 random stories), every list at one given
 minute (p50/p95 over 100 random minutes), and ``--load-days`` of ranks 1..30 of
 ``top`` read into pandas, by ``read_sql`` and, from hnlab's own ``rank_minutes``
-filled with the same minutes, by ``analysis.load_ranks``. Bytes per observation do not depend on the span, so a
-week measures what a year will cost; the query times do, and are stated with the
-size they were measured at.
+filled with the same minutes, by ``analysis.load_ranks``. Bytes per observation
+do not depend on the span, so a week measures what a year will cost; the query
+times do, and are stated with the size they were measured at.
 
     python scripts/bench_track_storage.py --days 30
 
