@@ -657,7 +657,7 @@ def simulate(
     null_rate: float,
     truncated_rate: float,
 ) -> None:
-    """Serve a simulated HN API on 127.0.0.1 until Ctrl-C (POST /v0/_sim/advance?hours=1)."""
+    """Serve a simulated HN API on 127.0.0.1 until Ctrl-C (POST /v0/_sim/advance?minutes=N)."""
     import signal
     import threading
 

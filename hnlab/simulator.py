@@ -442,8 +442,14 @@ class SimulatedHN:
 
         path = request.match_info["tail"]
         if request.method == "POST" and path == "_sim/advance":
-            hours = float(request.query.get("hours", "1"))
-            return web.json_response({"now": self.advance(hours=hours).isoformat()})
+            given = {k: request.query[k] for k in ("hours", "minutes") if k in request.query}
+            try:
+                steps = {k: float(v) for k, v in (given or {"hours": "1"}).items()}
+            except ValueError:
+                return web.json_response(
+                    {"error": f"hours and minutes must be numbers, got {given}"}, status=400
+                )
+            return web.json_response({"now": self.advance(**steps).isoformat()})
         status, headers, body, delay = self.answer(path)
         if delay:
             await asyncio.sleep(delay)

@@ -53,3 +53,18 @@ def test_comments_never_go_down_as_the_clock_moves() -> None:
     assert all(after[i] >= before[i] for i in ids)
     assert sum(after.values()) > sum(before.values())
     assert sim.now == START + timedelta(hours=3)
+
+
+def test_the_clock_moves_by_minutes_over_http() -> None:
+    import httpx
+
+    with SimulatedHN(seed=1, start=START) as sim:
+        base = sim.base_url
+        moved = httpx.post(f"{base}/_sim/advance", params={"minutes": 7}).json()
+        assert moved == {"now": (START + timedelta(minutes=7)).isoformat()}
+        moved = httpx.post(f"{base}/_sim/advance").json()  # an hour by default
+        assert moved == {"now": (START + timedelta(hours=1, minutes=7)).isoformat()}
+        bad = httpx.post(f"{base}/_sim/advance", params={"minutes": "soon"})
+        assert bad.status_code == 400
+        assert bad.json() == {"error": "hours and minutes must be numbers, got {'minutes': 'soon'}"}
+        assert sim.now == START + timedelta(hours=1, minutes=7)
