@@ -121,13 +121,22 @@ class MinuteTracker:
             await records.record_missed_tick(self.engine, slot, started, reason)
             log.warning("tick %s missed: %s", slot.isoformat(), reason)
             return TickResult(slot, "missed", error=reason)
-        await records.close_stale_ticks(self.engine, started - self.stale_after, started)
-        if not await records.claim_tick(self.engine, slot, started):
-            return TickResult(slot, "skipped", error=f"{slot:%Y-%m-%d %H:%M}Z is recorded already")
         t0 = time.perf_counter()
         requests = self.client.requests_made
+        # The lists load while the minute is claimed; a minute taken already cancels them.
+        fetching = asyncio.create_task(self._fetch())
+        claimed = False
         try:
-            ranked, seen, failures, failed_items = await self._fetch()
+            await records.close_stale_ticks(self.engine, started - self.stale_after, started)
+            claimed = await records.claim_tick(self.engine, slot, started)
+        finally:
+            if not claimed:
+                fetching.cancel()
+                await asyncio.gather(fetching, return_exceptions=True)
+        if not claimed:
+            return TickResult(slot, "skipped", error=f"{slot:%Y-%m-%d %H:%M}Z is recorded already")
+        try:
+            ranked, seen, failures, failed_items = await fetching
             result = TickResult(
                 slot,
                 "succeeded" if ranked else "failed",
