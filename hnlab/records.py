@@ -53,6 +53,13 @@ async def _read(engine: AsyncEngine, stmt: Any) -> list[Row]:
             return [dict(r) for r in (await conn.execute(stmt)).mappings()]
 
 
+async def _by_status(engine: AsyncEngine, table: sa.Table, *where: Any) -> dict[str, int]:
+    """How many rows of ``table`` match ``where``, by their ``status``."""
+    stmt = sa.select(table.c.status, sa.func.count().label("n")).where(*where)
+    rows = await _read(engine, stmt.group_by(table.c.status))
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
 def _new_run(**values: Any) -> Any:
     return pg_insert(collection_runs).values(host=host_name(), pid=os.getpid(), **values)
 
@@ -271,12 +278,8 @@ async def failure_streak(engine: AsyncEngine) -> list[Row]:
 
 async def outcomes_between(engine: AsyncEngine, since: datetime, until: datetime) -> dict[str, int]:
     """How many runs started in ``(since, until]`` ended in each status."""
-    stmt = (
-        sa.select(collection_runs.c.status, sa.func.count().label("n"))
-        .where(collection_runs.c.started_at > since, collection_runs.c.started_at <= until)
-        .group_by(collection_runs.c.status)
-    )
-    return {r["status"]: int(r["n"]) for r in await _read(engine, stmt)}
+    started = collection_runs.c.started_at
+    return await _by_status(engine, collection_runs, started > since, started <= until)
 
 
 # -- the minute tracker's ticks ------------------------------------------------------------
@@ -361,9 +364,4 @@ async def get_tick(engine: AsyncEngine, slot: datetime) -> Row | None:
 
 async def tick_summary(engine: AsyncEngine, since: datetime) -> dict[str, int]:
     """Ticks since ``since`` by status (for ``hnlab runs``, which lists ticks apart)."""
-    stmt = (
-        sa.select(track_ticks.c.status, sa.func.count().label("n"))
-        .where(track_ticks.c.slot >= since)
-        .group_by(track_ticks.c.status)
-    )
-    return {r["status"]: int(r["n"]) for r in await _read(engine, stmt)}
+    return await _by_status(engine, track_ticks, track_ticks.c.slot >= since)

@@ -112,6 +112,21 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
+def own_pg() -> Iterator[EmbeddedPostgres]:
+    """An embedded PostgreSQL of this test's own, migrated, to pause, restart or crash."""
+    root = Path(tempfile.mkdtemp(prefix="hnlab-own-pg-"))
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "postgres")
+    server.attach()
+    eng = db.make_engine(server.url())
+    db.upgrade(eng)
+    eng.dispose()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
 def sim() -> Iterator[SimulatedHN]:
     """The HN stand-in on loopback, seed 1, clock at START."""
     with SimulatedHN(seed=1, start=START) as server:

@@ -2,12 +2,10 @@
 the rows, the run record, what the user sees, and that the next run recovers by itself."""
 
 import asyncio
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,21 +156,6 @@ def test_a_postgresql_that_never_answers_fails_after_the_connect_timeout(
     [result] = cli
     assert result.returncode == 1
     assert result.stderr == f"Error: {reason}\n"
-
-
-# -- a PostgreSQL of our own, to stop and restart ------------------------------------------
-@pytest.fixture
-def own_pg() -> Iterator[EmbeddedPostgres]:
-    root = Path(tempfile.mkdtemp(prefix="hnlab-fault-pg-"))
-    root.chmod(0o755)
-    server = EmbeddedPostgres(root / "postgres")
-    server.attach()
-    eng = db.make_engine(server.url())
-    db.upgrade(eng)
-    eng.dispose()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -156,20 +154,6 @@ def test_a_late_scheduled_tick_is_recorded_as_missed(tracked: Settings, engine: 
         (T, "missed", "started 40 s late, more than half of its 1-minute interval")
     ]
     assert q(engine, "SELECT count(*) FROM rank_minutes") == [(0,)]
-
-
-@pytest.fixture
-def own_pg() -> Iterator[EmbeddedPostgres]:
-    root = Path(tempfile.mkdtemp(prefix="hnlab-track-pg-"))
-    root.chmod(0o755)
-    server = EmbeddedPostgres(root / "postgres")
-    server.attach()
-    eng = db.make_engine(server.url())
-    db.upgrade(eng)
-    eng.dispose()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slow
