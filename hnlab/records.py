@@ -163,10 +163,16 @@ async def record_event(
 
 async def close_stale_runs(engine: AsyncEngine, older_than: datetime, now: datetime) -> int:
     """Mark ``running`` records started before ``older_than`` as failed (killed runs)."""
+    return await _close_stale(engine, collection_runs, older_than, now, STALE_ERROR)
+
+
+async def _close_stale(
+    engine: AsyncEngine, table: sa.Table, older_than: datetime, now: datetime, error: str
+) -> int:
     stmt = (
-        collection_runs.update()
-        .where(collection_runs.c.status == "running", collection_runs.c.started_at < older_than)
-        .values(status="failed", finished_at=now, error=STALE_ERROR)
+        table.update()
+        .where(table.c.status == "running", table.c.started_at < older_than)
+        .values(status="failed", finished_at=now, error=error)
     )
     return int((await _write(engine, stmt)).rowcount)
 
@@ -348,12 +354,7 @@ async def record_missed_tick(
 
 async def close_stale_ticks(engine: AsyncEngine, older_than: datetime, now: datetime) -> int:
     """Mark ``running`` ticks started before ``older_than`` as failed."""
-    stmt = (
-        track_ticks.update()
-        .where(track_ticks.c.status == "running", track_ticks.c.started_at < older_than)
-        .values(status="failed", finished_at=now, error=TICK_STALE_ERROR)
-    )
-    return int((await _write(engine, stmt)).rowcount)
+    return await _close_stale(engine, track_ticks, older_than, now, TICK_STALE_ERROR)
 
 
 async def get_tick(engine: AsyncEngine, slot: datetime) -> Row | None:
