@@ -95,6 +95,7 @@ class MinuteTracker:
         self.every = every
         self.clock = clock
         self.stale_after = timedelta(minutes=10)
+        self._last_scheduled: datetime | None = None
 
     @property
     def engine(self) -> Any:
@@ -113,6 +114,8 @@ class MinuteTracker:
         """
         started = self.clock()
         slot = self.slot(at or started)
+        if scheduled:
+            await self._record_gap(slot, started)
         if scheduled and started - slot > timedelta(minutes=self.every) / 2:
             reason = (
                 f"started {(started - slot).total_seconds():.0f} s late, more than half of "
@@ -169,6 +172,19 @@ class MinuteTracker:
             result.duration_s,
         )
         return result
+
+    async def _record_gap(self, slot: datetime, started: datetime) -> None:
+        """Record as missed the ticks this tracker should have run since its last one (a
+        blocked or suspended process); a minute another tracker recorded stays as it is."""
+        last, self._last_scheduled = self._last_scheduled, slot
+        if last is None:
+            return
+        step = timedelta(minutes=self.every)
+        gap = last + step
+        while gap < slot:
+            reason = f"no tick ran for this minute; the next one ran at {started:%H:%M:%S}Z"
+            await records.record_missed_tick(self.engine, gap, started, reason)
+            gap += step
 
     async def prune(self, keep_days: int) -> int:
         """Downsample the minutes older than ``keep_days`` to hourly (each hour's :00

@@ -415,3 +415,30 @@ def test_prune_downsamples_old_minutes_to_hourly_and_keeps_recent_ones(
     hourly = (T, T + timedelta(hours=1), T + timedelta(hours=2))
     assert kept == [pd.Timestamp(t) for t in (*hourly, T + timedelta(hours=2, minutes=15))]
     assert asyncio.run(prune()) == 0  # again: nothing left to do
+
+
+def test_minutes_a_running_tracker_skipped_are_recorded_as_missed(
+    tracked: Settings, engine: sa.Engine
+) -> None:
+    class Clock:
+        now = T + timedelta(seconds=5)
+
+    clock = Clock()
+
+    async def go() -> list[str]:
+        async with open_parts(tracked) as parts:
+            tracker = parts.tracker(clock=lambda: clock.now)
+            first = await tracker.tick(scheduled=True)
+            clock.now = T + timedelta(minutes=3, seconds=5)  # the process was stuck 3 minutes
+            later = await tracker.tick(scheduled=True)
+            return [first.status, later.status]
+
+    assert asyncio.run(go()) == ["succeeded", "succeeded"]
+    rows = q(engine, "SELECT slot, status, error FROM track_ticks ORDER BY slot")
+    assert [(slot, status) for slot, status, _ in rows] == [
+        (T, "succeeded"),
+        (T + timedelta(minutes=1), "missed"),
+        (T + timedelta(minutes=2), "missed"),
+        (T + timedelta(minutes=3), "succeeded"),
+    ]
+    assert rows[1][2] == "no tick ran for this minute; the next one ran at 12:03:05Z"
