@@ -30,7 +30,6 @@ import asyncio
 import collections
 import functools
 import json
-import math
 import random
 import threading
 from dataclasses import dataclass, field
@@ -38,15 +37,9 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from hnlab import simworld
 from hnlab.config import STORY_LISTS
-
-FIRST_ID = 40_000_000
-IDS_PER_HOUR = 64
-STORY_SLOTS = 40  # per hour block: 0..39 stories, 40..63 comments
-EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
-WINDOW_HOURS = 72  # stories older than this leave the lists
-
-_TALK_BY_KIND = {"ask": 2.2, "poll": 2.5, "show": 0.7, "job": 0.0}
+from hnlab.simworld import FIRST_ID, Rules, World
 
 _WORDS = (
     "Rust",
@@ -115,19 +108,6 @@ class Faults:
     slow_ms: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Spec:
-    hn_id: int
-    created: datetime
-    quality: float
-    kind: str  # story, ask, show, job, poll, deleted, dead, bare, null
-    title: str
-    url: str | None
-    author: str | None
-    extras: tuple[tuple[str, Any], ...] = ()
-    talk: float = 1.0  # discussiveness: comments relative to a typical story of its score
-
-
 @dataclass
 class Scripted:
     """One scripted answer for a path: a status, a null body, or a truncated body."""
@@ -144,8 +124,15 @@ class _Stats:
     total: int = 0
 
 
-def _hour_index(moment: datetime) -> int:
-    return int((moment - EPOCH).total_seconds() // 3600)
+def _comment(hn_id: int, parent: int, stamp: int) -> dict[str, Any]:
+    return {
+        "by": "commenter",
+        "id": hn_id,
+        "parent": parent,
+        "text": "Interesting.",
+        "time": stamp + 60,
+        "type": "comment",
+    }
 
 
 class SimulatedHN:
@@ -157,15 +144,17 @@ class SimulatedHN:
         start: datetime | None = None,
         *,
         faults: Faults | None = None,
-        stories_per_hour: int = 30,
+        rules: Rules | None = None,
     ) -> None:
         self.seed = seed
         start = start or datetime(2026, 1, 1, tzinfo=UTC)
         if start.tzinfo is None:
             raise ValueError("SimulatedHN start must be timezone-aware (UTC)")
         self.now = start.astimezone(UTC)
+        self._start = self.now.replace(second=0, microsecond=0)
+        self.rules = rules or Rules()
+        self._world: World | None = None
         self.faults = faults or Faults()
-        self.stories_per_hour = min(stories_per_hour, STORY_SLOTS)
         self.stats = _Stats()
         self._scripts: dict[str, collections.deque[Scripted]] = {}
         self._items: dict[int, Any] = {}
@@ -188,175 +177,99 @@ class SimulatedHN:
         return self.now
 
     # -- the world ----------------------------------------------------------------------
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded, and one world per instance
-    def _hour(self, hour: int) -> tuple[_Spec, ...]:
-        rng = random.Random(f"{self.seed}:{hour}")
-        base = (
-            FIRST_ID
-            + (hour - _hour_index(datetime(2026, 1, 1, tzinfo=UTC)) + 50_000) * IDS_PER_HOUR
-        )
-        specs = []
-        for k in range(self.stories_per_hour):
-            hn_id = base + k
-            created = EPOCH + timedelta(hours=hour, seconds=int(k * 3600 / self.stories_per_hour))
-            quality = rng.lognormvariate(-0.3, 1.0)
-            roll = rng.random()
-            kind = (
-                "null"
-                if roll < 0.01
-                else "deleted"
-                if roll < 0.03
-                else "bare"
-                if roll < 0.04
-                else "dead"
-                if roll < 0.06
-                else "job"
-                if roll < 0.09
-                else "poll"
-                if roll < 0.10
-                else "ask"
-                if roll < 0.17
-                else "show"
-                if roll < 0.25
-                else "story"
-            )
-            words = rng.sample(_WORDS, 4)
-            title = " ".join(w.capitalize() if i == 0 else w for i, w in enumerate(words))
-            if rng.random() < 0.1:
-                title += " &amp; friends &#x27;24"
-            if kind == "ask":
-                title = f"Ask HN: {title}?"
-            elif kind == "show":
-                title = f"Show HN: {title}"
-            elif kind == "job":
-                title = f"Acme (YC S24) is hiring a {words[0]} engineer"
-            domain = rng.choice(_DOMAINS)
-            url = None if kind in ("ask", "poll") else f"https://{domain}/{words[1]}/{hn_id}"
-            author = None if rng.random() < 0.02 else rng.choice(_AUTHORS)
-            extras: tuple[tuple[str, Any], ...] = ()
-            if rng.random() < 0.05:
-                extras = (("flair", "unknown-field"),)
-            # Drawn from its own generator, so adding it moved no other simulated value.
-            talk = random.Random(f"{self.seed}:talk:{hn_id}").lognormvariate(0.0, 0.8)
-            specs.append(
-                _Spec(hn_id, created, quality, kind, title, url, author, extras, talk=talk)
-            )
-        return tuple(specs)
+    def _synced(self) -> World:
+        """The world at the clock's minute (stepped forward on demand)."""
+        if self._world is None:
+            self._world = simworld.world(self.seed, self._start, self.rules)
+        self._world.step_to(simworld.minute_of(self.now))
+        return self._world
 
-    def _spec(self, hn_id: int) -> _Spec | None:
-        offset = hn_id - FIRST_ID
-        if offset < 0:
-            return None
-        block, k = divmod(offset, IDS_PER_HOUR)
-        hour = block - 50_000 + _hour_index(datetime(2026, 1, 1, tzinfo=UTC))
-        specs = self._hour(hour)
-        return specs[k] if k < len(specs) else None
+    def truth(self) -> dict[str, Any]:
+        """The hidden facts (``GET /v0/_sim/truth``): the rules, the attention curves, and
+        every story since the start with its quality, penalties and front-page time."""
+        with self._lock:
+            return self._synced().truth()
 
-    def _live(self, now: datetime) -> list[_Spec]:
-        last = _hour_index(now)
-        out: list[_Spec] = []
-        for hour in range(last - WINDOW_HOURS, last + 1):
-            out.extend(s for s in self._hour(hour) if s.created <= now)
-        return out
-
-    @staticmethod
-    def _score(spec: _Spec, now: datetime) -> int:
-        age_h = max(0.0, (now - spec.created).total_seconds() / 3600)
-        return 1 + int(spec.quality * 120 * (1 - math.exp(-age_h / 5)))
-
-    def _descendants(self, spec: _Spec, now: datetime) -> int:
-        age_h = max(0.0, (now - spec.created).total_seconds() / 3600)
-        eventual = 0.45 * spec.talk * _TALK_BY_KIND.get(spec.kind, 1.0) * self._score_cap(spec)
-        return int(eventual * (1 - math.exp(-age_h / 8)))
-
-    @staticmethod
-    def _score_cap(spec: _Spec) -> float:
-        """The score a story tends to, bent sub-linearly for comments."""
-        return float((1 + spec.quality * 120) ** 0.95)
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - bounded, and one world per instance
+    def _looks(self, hn_id: int, kind: str) -> tuple[str, str | None, str | None, dict[str, Any]]:
+        """A story's title, url, author and unknown fields, drawn from its own generator."""
+        rng = random.Random(f"{self.seed}:{hn_id}")
+        words = rng.sample(_WORDS, 4)
+        title = " ".join(w.capitalize() if i == 0 else w for i, w in enumerate(words))
+        if rng.random() < 0.1:
+            title += " &amp; friends &#x27;24"
+        if kind == "ask":
+            title = f"Ask HN: {title}?"
+        elif kind == "show":
+            title = f"Show HN: {title}"
+        elif kind == "job":
+            title = f"Acme (YC S24) is hiring a {words[0]} engineer"
+        domain = rng.choice(_DOMAINS)
+        url = None if kind in ("ask", "poll") else f"https://{domain}/{words[1]}/{hn_id}"
+        author = None if rng.random() < 0.02 else rng.choice(_AUTHORS)
+        extras = {"flair": "unknown-field"} if rng.random() < 0.05 else {}
+        return title, url, author, extras
 
     def story_ids(self, list_name: str = "top") -> list[int]:
         """The list as the API would give it now, best first (at most 500)."""
         if list_name in self._lists:
             return list(self._lists[list_name])
-        now = self.now
-        live = [s for s in self._live(now) if s.kind not in ("dead",)]
-
-        def gravity(spec: _Spec) -> float:
-            age_h = (now - spec.created).total_seconds() / 3600
-            points = float(self._score(spec, now) - 1)
-            return float(points**0.8 / (age_h + 2) ** 1.8)
-
-        if list_name == "new":
-            chosen = sorted(live, key=lambda s: s.created, reverse=True)
-        elif list_name == "best":
-            chosen = sorted(live, key=lambda s: self._score(s, now), reverse=True)
-        elif list_name in ("ask", "show", "job"):
-            chosen = sorted((s for s in live if s.kind == list_name), key=gravity, reverse=True)
-        else:
-            chosen = sorted(live, key=gravity, reverse=True)
-        return [s.hn_id for s in chosen[:500]]
+        with self._lock:
+            return self._synced().listing(list_name)
 
     def max_item(self) -> int:
         """The newest id that exists now (stories and their comment slots)."""
-        live = self._live(self.now)
-        return max((s.hn_id for s in live), default=FIRST_ID) + (IDS_PER_HOUR - STORY_SLOTS)
+        with self._lock:
+            world = self._synced()
+            return simworld.hn_id_of(world.n - 1) + simworld.IDS_PER_STORY - 1
 
     def item(self, hn_id: int) -> dict[str, Any] | None:
         """The item as the API would give it now (None is a JSON ``null``)."""
         if hn_id in self._items:
             fixed: dict[str, Any] | None = self._items[hn_id]
             return fixed
-        now = self.now
-        offset = hn_id - FIRST_ID
-        if offset >= 0 and offset % IDS_PER_HOUR >= STORY_SLOTS:
-            return self._comment(hn_id, now)
-        spec = self._spec(hn_id)
-        if spec is None or spec.created > now or spec.kind == "null":
+        with self._lock:
+            world = self._synced()
+            parent = hn_id - (hn_id - FIRST_ID) % simworld.IDS_PER_STORY
+            i = world.index_of(parent)
+            if i is None:
+                return None
+            a = world.a
+            kind = simworld.KINDS[a["kind"][i]]
+            stamp = int(simworld.time_of(a["created"][i]).timestamp())
+            if hn_id != parent:
+                return None if kind == "null" else _comment(hn_id, parent, stamp)
+            points = 1 if kind == "job" else 1 + int(a["votes"][i])
+            descendants = int(world.comments(i, world.minute))
+        if kind == "null":
             return None
-        stamp = int(spec.created.timestamp())
-        if spec.kind == "deleted":
+        if kind == "deleted":
             return {"deleted": True, "id": hn_id, "time": stamp, "type": "story"}
-        if spec.kind == "bare":
+        if kind == "bare":
             return {"id": hn_id, "time": stamp, "type": "story"}
-        score = self._score(spec, now)
+        title, url, author, extras = self._looks(hn_id, kind)
         item: dict[str, Any] = {
             "id": hn_id,
             "time": stamp,
-            "title": spec.title,
-            "type": spec.kind if spec.kind in ("job", "poll") else "story",
+            "title": title,
+            "type": kind if kind in ("job", "poll") else "story",
         }
-        if spec.author is not None:
-            item["by"] = spec.author
-        item["score"] = score
-        if spec.url is not None:
-            item["url"] = spec.url
-        if spec.kind == "ask":
+        if author is not None:
+            item["by"] = author
+        item["score"] = points
+        if url is not None:
+            item["url"] = url
+        if kind == "ask":
             item["text"] = "What do you think?"
-        if spec.kind != "job":
-            descendants = self._descendants(spec, now)
+        if kind != "job":
+            # descendants counts every comment; the API lists only the top-level kids
             item["descendants"] = descendants
-            block_base = hn_id - hn_id % IDS_PER_HOUR
-            kids = [block_base + STORY_SLOTS + j for j in range(min(3, descendants + 1))]
             if descendants:
-                item["kids"] = kids
-        if spec.kind == "dead":
+                item["kids"] = [hn_id + j for j in range(1, min(3, descendants) + 1)]
+        if kind == "dead":
             item["dead"] = True
-        item.update(dict(spec.extras))
+        item.update(extras)
         return item
-
-    def _comment(self, hn_id: int, now: datetime) -> dict[str, Any] | None:
-        parent = hn_id - hn_id % IDS_PER_HOUR
-        spec = self._spec(parent)
-        if spec is None or spec.created > now:
-            return None
-        return {
-            "by": "commenter",
-            "id": hn_id,
-            "parent": parent,
-            "text": "Interesting.",
-            "time": int(spec.created.timestamp()) + 60,
-            "type": "comment",
-        }
 
     # -- fixed content ------------------------------------------------------------------
     def serve_items(self, items: dict[int, Any]) -> None:
