@@ -586,7 +586,10 @@ OUT_OPTION = click.option(
 def demo(
     obj: Context, hours: int, seed: int, start: datetime | None, report: bool, out: Path
 ) -> None:
-    """Collect simulated hours offline (no network needed), then write the reports."""
+    """Collect simulated hours offline (no network needed), then write the reports.
+
+    Every simulated hour is collected once, and every HNLAB_TRACK_EVERY simulated
+    minutes (default 1; 0 turns it off) the tracker records a tick."""
     from hnlab.demo import run_demo
 
     settings = obj.settings()
@@ -595,9 +598,14 @@ def demo(
     result = asyncio.run(
         run_demo(settings, hours=hours, seed=seed, start=begin, progress=sys.stderr.isatty())
     )
+    tracked = (
+        f"; tracked {result.ticks} minutes ({result.observations} observations)"
+        if result.ticks
+        else ""
+    )
     click.echo(
         f"collected {result.runs} simulated hours ({_fmt_time(result.start)} to "
-        f"{_fmt_time(result.end)}): {result.posts_saved} posts saved"
+        f"{_fmt_time(result.end)}): {result.posts_saved} posts saved{tracked}"
     )
     if report:
         _write_reports(settings, out, hours)

@@ -1,8 +1,10 @@
-"""``hnlab demo``: fill the database with simulated hours, offline, in seconds.
+"""``hnlab demo``: fill the database with simulated days, offline, in seconds.
 
-The simulator runs in-process; each simulated hour moves its clock and the
-collector's together and runs one collection (trigger ``demo``), so the data
-looks like weeks of hourly runs.
+The simulator runs in-process (its answers reach the real client through an
+in-process transport, with no socket), and its clock is the collector's and the
+tracker's. Every simulated minute (every ``HNLAB_TRACK_EVERY`` minutes; ``0``
+turns it off) the tracker records a tick; every simulated hour the collector
+runs once (trigger ``demo``). The result looks like days of ``hnlab run``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hnlab.config import Settings
-from hnlab.factory import collector_from_settings
+from hnlab.factory import open_parts
 from hnlab.simulator import SimulatedHN
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ class DemoResult:
     posts_saved: int
     start: datetime
     end: datetime
+    ticks: int = 0
+    observations: int = 0
 
 
 def default_start(hours: int, now: datetime | None = None) -> datetime:
@@ -41,24 +45,41 @@ async def run_demo(
     seed: int = 1,
     start: datetime | None = None,
     progress: bool = True,
+    sim: SimulatedHN | None = None,
 ) -> DemoResult:
-    """Run one collection per simulated hour against an in-process simulator."""
+    """One collection per simulated hour and a tick every ``settings.track_every``
+    simulated minutes (none when it is 0), from ``start`` to the last hour's collection.
+
+    ``sim`` is the world to use (default: a new one, seed ``seed``, at ``start``).
+    """
     from tqdm import tqdm
 
     if hours < 1:
         raise ValueError(f"hours must be >= 1, got {hours}")
     start = (start or default_start(hours)).astimezone(UTC)
-    sim = SimulatedHN(seed=seed, start=start)
-    sim.start()
-    saved = 0
-    try:
-        demo_settings = settings.with_values(hn_api_url=sim.base_url)
-        async with collector_from_settings(demo_settings, trigger="demo", clock=sim.clock) as job:
-            for hour in tqdm(range(hours), desc="simulated hours", unit="h", disable=not progress):
-                if hour:
-                    sim.advance(hours=1)
-                stats = await job.run_collection()
-                saved += int(stats["posts_saved"])
-    finally:
-        sim.stop()
-    return DemoResult(runs=hours, posts_saved=saved, start=start, end=sim.now)
+    sim = sim or SimulatedHN(seed=seed, start=start)
+    every = settings.track_every
+    minutes = (hours - 1) * 60
+    hourly = range(0, minutes + 1, 60)
+    steps = sorted(set(hourly).union(range(0, minutes + 1, every))) if every else list(hourly)
+    result = DemoResult(runs=0, posts_saved=0, start=start, end=start)
+    demo_settings = settings.with_values(hn_api_url="http://simulated-hn.invalid/v0")
+    async with open_parts(
+        demo_settings, trigger="demo", clock=sim.clock, transport=sim.transport()
+    ) as parts:
+        tracker = parts.tracker(clock=sim.clock) if every else None
+        at = start
+        bar = tqdm(steps, desc="simulated minutes", unit="min", disable=not progress)
+        for minute in bar:
+            sim.advance(seconds=(start + timedelta(minutes=minute) - at).total_seconds())
+            at = sim.now
+            if tracker is not None and minute % every == 0:
+                tick = await tracker.tick()
+                result.ticks += tick.status == "succeeded"
+                result.observations += tick.observations
+            if minute % 60 == 0:
+                stats = await parts.collector.run_collection()
+                result.runs += 1
+                result.posts_saved += int(stats["posts_saved"])
+    result.end = sim.now
+    return result

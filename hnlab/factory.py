@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from hnlab import db
@@ -36,8 +37,12 @@ from hnlab.tracker import MinuteTracker
 Clock = Callable[[], datetime]
 
 
-def build_client(settings: Settings) -> HNClient:
-    """The HN API client with every request setting: concurrency, timeouts, retries, deadline."""
+def build_client(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> HNClient:
+    """The HN API client with every request setting: concurrency, timeouts, retries, deadline.
+
+    ``transport`` replaces the network (the demo's in-process simulator)."""
     return HNClient(
         settings.hn_api_url,
         concurrency=settings.concurrency,
@@ -45,6 +50,7 @@ def build_client(settings: Settings) -> HNClient:
         connect_timeout=settings.connect_timeout,
         retry_attempts=settings.retry_attempts,
         deadline=settings.run_deadline,
+        transport=transport,
     )
 
 
@@ -54,12 +60,13 @@ def build_collector(
     *,
     trigger: str = "manual",
     clock: Clock = utc_now,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> HourlyPostsCollectorJob:
     """A collector on ``engine`` (which the caller owns) with the settings' client and cache."""
     return HourlyPostsCollectorJob(
         PostRepository(engine),
         RocksDBStore(settings.rocksdb),
-        build_client(settings),
+        build_client(settings, transport=transport),
         settings.score_threshold,
         settings.posts_limit,
         story_list=settings.story_list,
@@ -70,12 +77,16 @@ def build_collector(
 
 
 def build_tracker(
-    settings: Settings, engine: AsyncEngine, *, clock: Clock = utc_now
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    clock: Clock = utc_now,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> MinuteTracker:
     """The minute tracker on ``engine``, with the settings' lists, depths and interval."""
     return MinuteTracker(
         PostRepository(engine),
-        build_client(settings),
+        build_client(settings, transport=transport),
         lists=settings.track_lists,
         depth=settings.track_depth,
         every=settings.track_every or 1,
@@ -91,10 +102,11 @@ class Parts:
     database: db.Database
     engine: AsyncEngine
     collector: HourlyPostsCollectorJob
+    transport: httpx.AsyncBaseTransport | None = None
 
     def tracker(self, *, clock: Clock = utc_now) -> MinuteTracker:
         """The minute tracker on this engine."""
-        return build_tracker(self.settings, self.engine, clock=clock)
+        return build_tracker(self.settings, self.engine, clock=clock, transport=self.transport)
 
     def slot_runner(
         self, mode: Mode = "direct", *, notebook: Path | None = None, clock: Clock = utc_now
@@ -117,6 +129,7 @@ async def open_parts(
     trigger: str = "manual",
     clock: Clock = utc_now,
     database: db.Database | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Parts]:
     """Prepare the database (unless ``database`` is already prepared), open one async engine
     for this event loop, and build the parts on it; the engine is disposed on exit.
@@ -128,8 +141,10 @@ async def open_parts(
         database = await asyncio.to_thread(db.prepare, settings)
     engine = database.async_engine()
     try:
-        collector = build_collector(settings, engine, trigger=trigger, clock=clock)
-        yield Parts(settings, database, engine, collector)
+        collector = build_collector(
+            settings, engine, trigger=trigger, clock=clock, transport=transport
+        )
+        yield Parts(settings, database, engine, collector, transport)
     finally:
         await engine.dispose()
 

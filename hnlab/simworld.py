@@ -130,7 +130,8 @@ def attention(rules: Rules, list_name: str, ranks: int) -> np.ndarray:
     else:
         page = np.minimum((r - 1) // 30, 3).astype(int)
         w = r**-rules.top_exponent * np.asarray(rules.page_factors)[page]
-    return w / w[:30].sum()
+    shares: np.ndarray = w / w[:30].sum()
+    return shares
 
 
 def diurnal(rules: Rules, minute: float) -> float:
@@ -268,7 +269,8 @@ class World:
         a = self.a
         age_h = np.maximum(0.0, (minute - a["created"][idx]) / 60)
         talk = 0.4 * a["talk"][idx] * _TALK_BY_KIND[a["kind"][idx]]
-        return np.floor(talk * (1 + a["peak"][idx]) ** 0.95 * (1 - np.exp(-age_h))).astype(int)
+        counts: np.ndarray = np.floor(talk * (1 + a["peak"][idx]) ** 0.95 * (1 - np.exp(-age_h)))
+        return counts.astype(int)
 
     def _penalize(self, live: slice, dt: int) -> None:
         a, rules = self.a, self.rules
@@ -356,9 +358,9 @@ class World:
         return [hn_id_of(int(i)) for i in chosen[:500]]
 
     def truth(self) -> dict[str, Any]:
-        """The hidden facts: rules, attention curves and every story since the start."""
+        """The hidden facts: rules, attention curves and every story (those that arrived
+        before the start, in the warm-up, have ``warmup`` true)."""
         a = self.a
-        first = int(np.searchsorted(a["created"][: self.n], self.start))
         penalties: dict[int, list[dict[str, Any]]] = {}
         rings: dict[int, list[dict[str, Any]]] = {}
         for event in self.events:
@@ -367,13 +369,14 @@ class World:
             entry["at"] = time_of(entry["at"]).isoformat()
             target.setdefault(event["hn_id"], []).append(entry)
         stories = []
-        for i in range(first, self.n):
+        for i in range(self.n):
             hn_id = hn_id_of(i)
             front = a["front_at"][i]
             stories.append(
                 {
                     "hn_id": hn_id,
                     "kind": KINDS[a["kind"][i]],
+                    "warmup": bool(a["created"][i] < self.start),
                     "arrived": time_of(a["created"][i]).isoformat(),
                     "quality": round(float(a["quality"][i]), 6),
                     "points": int(1 + a["votes"][i]),
