@@ -22,10 +22,24 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlalchemy as sa
 
+from hnlab.ranking import (
+    as_snapshots,
+    attention_by_rank,
+    attention_curves,
+    naive_attention_by_rank,
+    rank_penalties,
+    story_path,
+    time_to_front_page,
+    upvote_rate,
+)
+
 if TYPE_CHECKING:
     from hnlab.config import Settings
 
 __all__ = [
+    "as_snapshots",
+    "attention_by_rank",
+    "attention_curves",
     "collection_summary",
     "engine",
     "front_page_churn",
@@ -37,11 +51,16 @@ __all__ = [
     "load_runs",
     "load_snapshots",
     "load_stories",
+    "naive_attention_by_rank",
+    "rank_penalties",
     "reconcile",
     "run_health",
     "run_summary",
     "score_velocity",
+    "story_path",
+    "time_to_front_page",
     "top_domains",
+    "upvote_rate",
     "window",
 ]
 
@@ -244,9 +263,14 @@ def load_runs(
 
 
 def latest_observation(engine: sa.Engine | str | None = None) -> pd.Timestamp | None:
-    """The newest snapshot time: the anchor for "the last N hours" of collected data."""
+    """The newest observation, hourly snapshot or tracked minute: the anchor for "the last
+    N hours" of collected data."""
+    sql = (
+        "SELECT greatest((SELECT max(observed_at) FROM post_snapshots),"
+        " (SELECT max(sampled_at) FROM rank_minutes))"
+    )
     with _connection(engine) as conn:
-        value = conn.execute(sa.text("SELECT max(observed_at) FROM post_snapshots")).scalar()
+        value = conn.execute(sa.text(sql)).scalar()
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
 
 
