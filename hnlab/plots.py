@@ -15,13 +15,18 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "plot_attention",
     "plot_churn",
     "plot_lifetimes",
+    "plot_penalties",
     "plot_run_health",
     "plot_score_distribution",
     "plot_score_trajectories",
     "plot_score_vs_comments",
+    "plot_story_path",
+    "plot_time_to_front_page",
     "plot_top_domains",
+    "plot_upvote_rates",
 ]
 
 
@@ -138,15 +143,18 @@ def plot_score_trajectories(
     return ax
 
 
-def plot_lifetimes(lifetimes: pd.DataFrame, ax: Axes | None = None, top: int = 20) -> Axes:
-    """Time on the front page of the longest-lived stories, as a Gantt-like chart."""
+def plot_lifetimes(
+    lifetimes: pd.DataFrame, ax: Axes | None = None, top: int = 20, freq: str = "1h"
+) -> Axes:
+    """Time on the front page of the longest-lived stories, as a Gantt-like chart
+    (``freq``: the buckets ``front_page_lifetimes`` used)."""
     ax = _axes(ax, (9, 6))
     title = f"Front-page lifetimes (top {top})"
     if lifetimes.empty:
         return _empty(ax, title)
     df = lifetimes.head(top).iloc[::-1]
     start = df["first_seen"]
-    width = (df["last_seen"] - df["first_seen"]) + pd.Timedelta("1h")
+    width = (df["last_seen"] - df["first_seen"]) + pd.Timedelta(freq)
     ax.barh([str(i) for i in df.index], width, left=start, color="#264653")
     ax.set(title=title, ylabel="story (hn_id)")
     _utc_time_axis(ax)
@@ -193,4 +201,149 @@ def plot_run_health(health: pd.DataFrame, ax: Axes | None = None) -> Axes:
     rate.set(ylim=(0, 1.05), ylabel="success rate (last 24 runs)")
     ax.legend(loc="upper left")
     _utc_time_axis(ax)
+    return ax
+
+
+_LIST_COLOURS = {
+    "top": "#ff6600",
+    "new": "#264653",
+    "best": "#2a9d8f",
+    "ask": "#e9c46a",
+    "show": "#8d5a97",
+    "job": "#999999",
+}
+
+
+def plot_story_path(path: pd.DataFrame, title: str = "", axes: Any = None) -> Any:
+    """A story's rank on every list (top panel, rank 1 at the top) and its score beside the
+    score an average story would have had at the same ranks (bottom panel); ``path`` is
+    ``hnlab.analysis.story_path``. Returns the two axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained")
+    rank_ax, score_ax = axes
+    head = f"Story {title}" if title else "Story path"
+    if path.empty:
+        _empty(rank_ax, head)
+        return axes
+    for column in [c for c in path.columns if c.startswith("rank_")]:
+        name = column.removeprefix("rank_")
+        ranks = path[column].astype("Float64").astype(float)
+        rank_ax.plot(path["sampled_at"], ranks, label=name, color=_LIST_COLOURS.get(name), lw=1.2)
+    rank_ax.invert_yaxis()
+    rank_ax.set(title=head[:90], ylabel="rank (1 = first)")
+    rank_ax.legend(fontsize="small", loc="lower right")
+    score_ax.plot(path["sampled_at"], path["score"].astype(float), label="score", color="black")
+    score_ax.plot(
+        path["sampled_at"],
+        path["expected_score"],
+        label="an average story at these ranks",
+        color="#ff6600",
+        linestyle="--",
+    )
+    score_ax.set(ylabel="points")
+    score_ax.legend(fontsize="small", loc="upper left")
+    _utc_time_axis(score_ax)
+    return axes
+
+
+def plot_attention(
+    attention: pd.DataFrame,
+    ax: Axes | None = None,
+    naive: pd.DataFrame | None = None,
+    truth: Any = None,
+) -> Axes:
+    """Upvote share by rank (of page one's total), log scale; ``naive`` (the per-rank
+    average) and ``truth`` (a list of shares, rank 1 first) are drawn beside it."""
+    ax = _axes(ax)
+    name = attention.attrs.get("list", "top")
+    title = f"Attention by rank on {name}"
+    if attention.empty:
+        return _empty(ax, title)
+    ax.plot(attention["rank"], attention["share"], marker=".", color="#ff6600", label="estimate")
+    if naive is not None and not naive.empty:
+        ax.plot(naive["rank"], naive["share"], color="#999999", lw=1, label="naive average")
+    if truth is not None:
+        ax.plot(range(1, len(truth) + 1), truth, color="black", lw=1, ls=":", label="truth")
+    for page_end in (30.5, 60.5):
+        if attention["rank"].max() > page_end:
+            ax.axvline(page_end, color="#cccccc", lw=0.8)
+    ax.set_yscale("log")
+    # deep ranks get almost no votes and their estimates run towards zero: keep to the
+    # range page one and two span
+    shown = attention.loc[attention["rank"] <= 60, "share"]
+    floor = float(shown[shown > 0].min()) if (shown > 0).any() else 1e-4
+    ax.set_ylim(bottom=floor / 3)
+    ax.set(title=title, xlabel="rank", ylabel="share of page one's upvotes")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_upvote_rates(rates: pd.DataFrame, ax: Axes | None = None, min_upvotes: int = 10) -> Axes:
+    """Distribution of upvote rates (log scale) of stories with at least ``min_upvotes``."""
+    import numpy as np
+
+    ax = _axes(ax)
+    title = f"Upvote rates (stories with >= {min_upvotes} upvotes)"
+    chosen = rates.loc[rates["upvotes"] >= min_upvotes, "upvote_rate"].astype(float)
+    chosen = chosen[chosen > 0]
+    if chosen.empty:
+        return _empty(ax, title)
+    bins = np.logspace(np.log10(chosen.min()) - 0.05, np.log10(chosen.max()) + 0.05, 30)
+    ax.hist(chosen, bins=bins.tolist(), color="#2a9d8f", edgecolor="white")
+    ax.axvline(1.0, color="black", linestyle="--", label="an average story")
+    ax.set_xscale("log")
+    ax.set(title=title, xlabel="upvote rate (actual / expected, log scale)", ylabel="stories")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_penalties(events: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Penalty events over time: each story's first event, by severity (log scale)."""
+    ax = _axes(ax)
+    title = "Stories ranked below their score and age"
+    if events.empty:
+        return _empty(ax, title)
+    first = events.sort_values("sampled_at").groupby("hn_id").head(1)
+    below = first["rank"].isna()
+    finite = first["severity"].clip(upper=100.0)
+    ax.scatter(
+        first.loc[~below, "sampled_at"],
+        finite[~below],
+        color="#e76f51",
+        label="ranked low",
+        s=18,
+    )
+    ax.scatter(
+        first.loc[below, "sampled_at"],
+        finite[below],
+        color="#264653",
+        marker="v",
+        label="fell below the tracked ranks",
+        s=18,
+    )
+    ax.set_yscale("log")
+    ax.set(title=title, ylabel="severity (formula value / value of its place)")
+    ax.legend(fontsize="small")
+    _utc_time_axis(ax)
+    return ax
+
+
+def plot_time_to_front_page(times: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Minutes from ``new`` to the front page, for the stories that made it."""
+    ax = _axes(ax)
+    title = "Time from new to the front page"
+    reached = times.loc[times["reached"], "minutes"].astype(float)
+    if reached.empty:
+        return _empty(ax, title)
+    share = len(reached) / len(times)
+    ax.hist(reached, bins=30, color="#264653", edgecolor="white")
+    ax.axvline(reached.median(), color="#ff6600", linestyle="--", label="median")
+    ax.set(
+        title=f"{title}: {len(reached)} of {len(times)} stories ({share:.0%})",
+        xlabel="minutes",
+        ylabel="stories",
+    )
+    ax.legend(fontsize="small")
     return ax

@@ -26,7 +26,7 @@ from hnlab.execute import execute
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_NOTEBOOKS = ("scores", "churn", "runs_and_cache")
+ANALYSIS_NOTEBOOKS = ("scores", "churn", "story_paths", "attention", "runs_and_cache")
 
 
 @dataclass

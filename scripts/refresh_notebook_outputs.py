@@ -18,6 +18,7 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from hnlab.report import ANALYSIS_NOTEBOOKS  # noqa: E402
 from tests.nbval_env import seed_environment  # noqa: E402
 
 MARK = "# NBVAL_CHECK_OUTPUT"
@@ -52,7 +53,7 @@ def refresh(path: Path) -> int:
 def main() -> None:
     cleanup = seed_environment()
     try:
-        for name in ("scores", "churn", "runs_and_cache"):
+        for name in ANALYSIS_NOTEBOOKS:
             path = REPO / "notebooks" / f"{name}.ipynb"
             print(f"{path.name}: kept the outputs of {refresh(path)} checked cells")
     finally:

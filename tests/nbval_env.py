@@ -1,6 +1,7 @@
 """The seeded world the analysis notebooks are checked against (nbval and its refresh script).
 
-48 simulated hours, seed 1, from 2026-03-01 00:00 UTC: the same rows every time,
+48 simulated hours, seed 1, from 2026-03-01 00:00 UTC, collected hourly and tracked
+every 2 simulated minutes: the same rows every time,
 so a notebook cell marked ``# NBVAL_CHECK_OUTPUT`` can keep its expected output.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 SEED_START = datetime(2026, 3, 1, tzinfo=UTC)
 SEED_HOURS = 48
 SEED = 1
+SEED_TRACK_EVERY = 2  # minutes between the tracker's ticks (every minute takes twice as long)
 
 
 def seed_environment() -> Callable[[], None]:
@@ -35,9 +37,8 @@ def seed_environment() -> Callable[[], None]:
     if url:
         env["HNLAB_DATABASE_URL"] = url
     os.environ.update(env)
-    asyncio.run(
-        run_demo(Settings.from_env(), hours=SEED_HOURS, seed=SEED, start=SEED_START, progress=False)
-    )
+    settings = Settings.from_env().with_values(track_every=SEED_TRACK_EVERY)
+    asyncio.run(run_demo(settings, hours=SEED_HOURS, seed=SEED, start=SEED_START, progress=False))
 
     def cleanup() -> None:
         if external and url:

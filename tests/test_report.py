@@ -28,6 +28,7 @@ class Demo:
     runs: tuple[int, bool]
     posts: int
     snapshots: int
+    ticks: tuple[int, int]
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +62,15 @@ def demo(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Demo:
             ).one()
             posts = conn.execute(sa.text("SELECT count(*) FROM posts")).scalar_one()
             snapshots = conn.execute(sa.text("SELECT count(*) FROM post_snapshots")).scalar_one()
+            ticks = conn.execute(
+                sa.text(
+                    "SELECT (SELECT count(*) FROM track_ticks WHERE status = 'succeeded'), "
+                    "(SELECT count(*) FROM rank_minutes)"
+                )
+            ).one()
     finally:
         eng.dispose()
-    return Demo(out, result.stdout, tuple(runs), posts, snapshots)  # type: ignore[arg-type]
+    return Demo(out, result.stdout, tuple(runs), posts, snapshots, tuple(ticks))  # type: ignore[arg-type]
 
 
 def test_demo_then_report_writes_html_with_embedded_charts(demo: Demo) -> None:
@@ -71,8 +78,11 @@ def test_demo_then_report_writes_html_with_embedded_charts(demo: Demo) -> None:
         "collected 3 simulated hours (2026-03-01 00:00:00Z to 2026-03-01 02:00:00Z)"
     )
     assert demo.runs == (3, True)
+    # every simulated minute from 00:00 to 02:00 is tracked: 121 ticks, one row each
+    assert demo.ticks == (121, 121)
+    assert re.search(r"; tracked 121 minutes \(\d+ observations\)", demo.stdout)
     index = (demo.out / "index.html").read_text()
-    for name in ("scores", "churn", "runs_and_cache"):
+    for name in ("scores", "churn", "story_paths", "attention", "runs_and_cache"):
         assert f'href="{name}.html"' in index
         page = (demo.out / f"{name}.html").read_text()
         assert page.count("data:image/png;base64,") >= 1
@@ -87,7 +97,13 @@ def test_the_index_summarises_the_data_with_a_thumbnail_per_report(demo: Demo) -
     assert f"stored{demo.posts} posts, {demo.snapshots} snapshots" in text
     assert re.search(r"last runrun #\d+ \(demo\) at 2026-03-01 02:00 UTC: succeeded, ", text)
     links = Links.of(demo.out / "index.html")
-    assert [href for href, _ in links.cards] == ["scores.html", "churn.html", "runs_and_cache.html"]
+    assert [href for href, _ in links.cards] == [
+        "scores.html",
+        "churn.html",
+        "story_paths.html",
+        "attention.html",
+        "runs_and_cache.html",
+    ]
     assert all(thumb.startswith("data:image/png;base64,") for _, thumb in links.cards)
 
 
