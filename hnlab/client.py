@@ -26,7 +26,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -255,10 +255,21 @@ class HNClient:
             raise FetchError(f"item {item_id} is not a JSON object")
         return data
 
-    async def items(self, ids: Sequence[int]) -> list[ItemResult]:
-        """Fetch ``ids`` concurrently, in their order; failures are per item, never raised."""
+    async def items(
+        self,
+        ids: Sequence[int],
+        on_result: Callable[[int, ItemResult], None] | None = None,
+    ) -> list[ItemResult]:
+        """Fetch ``ids`` concurrently, in their order; failures are per item, never raised.
+
+        ``on_result(index, result)`` is called as each answer arrives, so a caller can
+        work on the first answers while the last are in flight."""
+        if on_result is None:
+            calls = [self._item_result(i) for i in ids]
+        else:
+            calls = [self._item_result(i, index, on_result) for index, i in enumerate(ids)]
         with _older_objects_frozen():
-            return list(await asyncio.gather(*(self._item_result(i) for i in ids)))
+            return list(await asyncio.gather(*calls))
 
     async def max_item(self) -> int:
         """The newest item id."""
@@ -268,11 +279,19 @@ class HNClient:
         return data
 
     # -- internals ----------------------------------------------------------------------
-    async def _item_result(self, item_id: int) -> ItemResult:
+    async def _item_result(
+        self,
+        item_id: int,
+        index: int = 0,
+        on_result: Callable[[int, ItemResult], None] | None = None,
+    ) -> ItemResult:
         try:
-            return ItemResult(item_id, await self.item(item_id))
+            result = ItemResult(item_id, await self.item(item_id))
         except FetchError as exc:
-            return ItemResult(item_id, None, str(exc))
+            result = ItemResult(item_id, None, str(exc))
+        if on_result is not None:
+            on_result(index, result)
+        return result
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

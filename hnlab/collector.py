@@ -5,6 +5,10 @@ concurrently, records a snapshot of every story it saw, saves the stories at or
 above ``score_threshold`` (new ones inserted, known ones refreshed) in one
 transaction, then caches the new posts' metadata in RocksDB in one batch.
 RocksDB is opened for the run only, and written only after PostgreSQL commits.
+
+The write overlaps the fetch: each answer is parsed as it arrives and queued,
+and the transaction writes whatever has queued up while its previous statement
+ran, so after the last answer only the last batch and the commit remain.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +38,7 @@ from hnlab.errors import (
     HnlabError,
 )
 from hnlab.items import Post, Skip, parse_item
-from hnlab.repository import Observation, PostRepository
+from hnlab.repository import Batch, Observation, PostRepository
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +221,8 @@ class HourlyPostsCollectorJob:
         ones and list the runs owing cache entries; the fetch is cancelled if that fails."""
         engine = self.post_repository.engine
         self._statistics = self._empty_statistics()
-        fetching = asyncio.create_task(self._fetch())
+        self._arrivals: asyncio.Queue[Batch | None] = asyncio.Queue()
+        fetching = asyncio.create_task(self._fetch(self._arrivals))
         try:
             if run_id is None:
                 run_id = await records.open_run(engine, trigger=trigger, started=started, slot=slot)
@@ -251,17 +256,22 @@ class HourlyPostsCollectorJob:
         stats["run_id"] = run_id
         stats["last_run"] = started.isoformat()
 
-        fetched = await fetching
-        t_fetched = time.perf_counter()
-        kept = [p for p in fetched.posts if p.score >= self.score_threshold]
-        written = await self.post_repository.record_observations(
-            run_id,
-            self.story_list,
-            fetched.observations,
-            kept,
-            fetched.posts,
-            started,
+        arrivals = self._arrivals
+        writing = asyncio.create_task(
+            self.post_repository.write_observations(
+                run_id, self.story_list, _drain(arrivals), started
+            )
         )
+        try:
+            fetched = await fetching
+        except BaseException:
+            writing.cancel()  # the transaction rolls back: nothing of this run is written
+            await asyncio.gather(writing, return_exceptions=True)
+            raise
+        t_fetched = time.perf_counter()
+        arrivals.put_nowait(None)
+        written = await writing
+        kept = [p for p in fetched.posts if p.score >= self.score_threshold]
         inserted = set(written.inserted)
         new_posts = [p for p in kept if p.hn_id in inserted]
 
@@ -288,47 +298,68 @@ class HourlyPostsCollectorJob:
         )
         return stats
 
-    async def _fetch(self) -> _Fetched:
+    async def _fetch(self, arrivals: asyncio.Queue[Batch | None] | None = None) -> _Fetched:
+        """The list, then its items; each answer is parsed as it arrives and, with
+        ``arrivals``, queued for the writer. Posts and observations end in rank order."""
         fetched = _Fetched()
+        found: list[tuple[int, Post | None, Observation]] = []
+        failed: list[tuple[int, str]] = []
+        threshold = self.score_threshold
+
+        def arrived(index: int, result: ItemResult) -> None:
+            rank = index + 1
+            if not result.ok:
+                failed.append((rank, f"{result.id}: {result.error}"))
+                return
+            parsed = parse_item(result.data, collected_at=collected_at)
+            if isinstance(parsed, Post):
+                seen = Observation(parsed.hn_id, rank, parsed.score, parsed.comment_count)
+                found.append((rank, parsed, seen))
+                batch = Batch([seen], [parsed] if parsed.score >= threshold else [], [parsed])
+            elif parsed is Skip.MALFORMED:
+                failed.append((rank, ""))
+                return
+            else:
+                seen = Observation(result.id, rank, None, None)
+                found.append((rank, None, seen))
+                batch = Batch([seen])
+            if arrivals is not None:
+                arrivals.put_nowait(batch)
+
         async with self.hn_client as hn:
             hn.restart_deadline()
             requests, failures = hn.requests_made, collections.Counter(hn.failures)
             try:
                 ids = (await hn.story_ids(self.story_list))[: self.limit]
-                results = await hn.items(ids)
+                collected_at = self.clock()
+                results = await hn.items(ids, arrived)
             except FetchError as exc:
                 raise FetchError(f"cannot fetch the {self.story_list} list: {exc}") from None
             finally:  # what the API was asked and how it failed, for the record and metrics
                 self._statistics["api_requests"] = hn.requests_made - requests
                 self._statistics["api_failures"] = dict(hn.failures - failures)
         self._last_items = results
-        collected_at = self.clock()
         fetched.ids = ids
-        for rank, result in enumerate(results, start=1):
-            if not result.ok:
-                fetched.errors += 1
-                if len(fetched.error_samples) < 5:
-                    fetched.error_samples.append(f"{result.id}: {result.error}")
-                continue
-            parsed = parse_item(result.data, collected_at=collected_at)
-            if isinstance(parsed, Post):
-                fetched.posts.append(parsed)
-                fetched.observations.append(
-                    Observation(parsed.hn_id, rank, parsed.score, parsed.comment_count)
-                )
-            elif parsed is Skip.MALFORMED:
-                fetched.errors += 1
-            else:
-                fetched.unavailable += 1
-                fetched.observations.append(Observation(result.id, rank, None, None))
+        found.sort(key=lambda entry: entry[0])
+        fetched.posts = [post for _, post, _ in found if post is not None]
+        fetched.observations = [seen for _, _, seen in found]
+        fetched.unavailable = sum(post is None for _, post, _ in found)
+        fetched.errors = len(failed)
+        fetched.error_samples = [text for _, text in sorted(failed) if text][:5]
         return fetched
 
     async def _cache_new_posts(
-        self, run_id: int, new_posts: list[Post], pending: list[int]
+        self,
+        run_id: int,
+        new_posts: list[Post],
+        pending: list[int],
     ) -> dict[str, Any]:
-        """Write new posts, then any a crashed or locked run left out; clear the flags."""
+        """Write new posts, then any a crashed or locked run left out; clear the flags.
+
+        RocksDB is opened here, after PostgreSQL committed: a crash between the two
+        leaves the run's ``cache_pending`` flag for the next run's reconcile."""
         repo = self.post_repository
-        already_open = self.rocksdb_store.is_open
+        opened_here = not self.rocksdb_store.is_open
         try:
             store = self.rocksdb_store.open()
         except CacheError as exc:
@@ -344,11 +375,12 @@ class HourlyPostsCollectorJob:
                 missing = set(store.missing([p.hn_id for p in stored]))
                 reconciled = store.put_metadata(p for p in stored if p.hn_id in missing)
                 log.info("reconciled %s cache entries left by runs %s", reconciled, pending)
-            await records.clear_cache_pending(repo.engine, [run_id, *pending])
+            if new_posts or pending:  # the flags that were set
+                await records.clear_cache_pending(repo.engine, [run_id, *pending])
         except CacheError as exc:
             return {"posts_cached": 0, "cache_error": str(exc)}
         finally:
-            if not already_open:
+            if opened_here:
                 store.close()
         return {"posts_cached": cached, "reconciled": reconciled}
 
@@ -379,3 +411,19 @@ class HourlyPostsCollectorJob:
                 exc,
                 str(record_exc).splitlines()[0],
             )
+
+
+async def _drain(arrivals: asyncio.Queue[Batch | None]) -> AsyncIterator[Batch]:
+    """Everything queued since the last batch, as one batch, until ``None`` arrives."""
+    while True:
+        item = await arrivals.get()
+        if item is None:
+            return
+        batch = item
+        while not arrivals.empty():
+            more = arrivals.get_nowait()
+            if more is None:
+                yield batch
+                return
+            batch.extend(more)
+        yield batch

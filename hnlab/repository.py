@@ -5,7 +5,7 @@ Run records are ``records``' business; this module writes what a run *saw*.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,6 +26,20 @@ class Observation:
     rank: int
     score: int | None
     comment_count: int | None
+
+
+@dataclass
+class Batch:
+    """Observations of one list, the posts among them to store, and every post seen."""
+
+    observations: list[Observation] = field(default_factory=list)
+    new_posts: list[Post] = field(default_factory=list)
+    seen: list[Post] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.observations += other.observations
+        self.new_posts += other.new_posts
+        self.seen += other.seen
 
 
 @dataclass
@@ -130,15 +144,28 @@ class PostRepository:
         The run is marked ``cache_pending`` in the same transaction, so a crash
         before the RocksDB write is repaired by the next run's reconcile.
         """
+
+        async def one() -> AsyncIterator[Batch]:
+            yield Batch(list(observations), list(new_posts), list(seen))
+
+        return await self.write_observations(run_id, list_name, one(), seen_at)
+
+    async def write_observations(
+        self, run_id: int, list_name: str, batches: AsyncIterator[Batch], seen_at: datetime
+    ) -> WriteResult:
+        """``record_observations`` for batches that arrive while a fetch runs: one
+        transaction, each batch written as it comes, committed after the last. If
+        ``batches`` raises, nothing is written."""
         result = WriteResult()
         with database_errors(self.engine):
             async with self.engine.begin() as conn:
-                # Refresh first, so the count is of posts that were already stored.
-                result.refreshed = await self._refresh(conn, seen, seen_at)
-                result.inserted = await self._insert(conn, new_posts)
-                result.snapshots = await self._snapshots(
-                    conn, run_id, list_name, observations, seen_at
-                )
+                async for batch in batches:
+                    # Refresh first, so the count is of posts that were already stored.
+                    result.refreshed += await self._refresh(conn, batch.seen, seen_at)
+                    result.inserted += await self._insert(conn, batch.new_posts)
+                    result.snapshots += await self._snapshots(
+                        conn, run_id, list_name, batch.observations, seen_at
+                    )
                 if result.inserted:
                     await conn.execute(
                         collection_runs.update()

@@ -392,3 +392,52 @@ def test_a_collection_for_a_claimed_slot_is_refused_and_changes_nothing(
         "collection not started: slot 2026-03-01 12:00Z is already claimed by another run"
     )
     assert rows(engine, "SELECT slot, status FROM collection_runs") == [(START, "succeeded")]
+
+
+def test_rows_are_written_while_the_last_answers_are_in_flight(
+    sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    settings = make_settings(hn_api_url=sim.base_url, posts_limit=60)
+    slow = sim.story_ids("top")[59]
+    sim.script(f"item/{slow}.json", Scripted(delay_ms=3000))
+    locks = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE c.relname = 'post_snapshots' AND l.mode = 'RowExclusiveLock' "
+        "AND l.pid <> pg_backend_pid()"
+    )
+
+    async def run() -> tuple[dict[str, Any], int]:
+        collecting = asyncio.create_task(collect_once(settings))
+        held = 0
+        for _ in range(50):  # the transaction has written rows before the last answer came
+            await asyncio.sleep(0.05)
+            held = (await asyncio.to_thread(rows, engine, locks))[0][0]
+            if held or collecting.done():
+                break
+        return await collecting, held
+
+    stats, held = asyncio.run(run())
+    assert held >= 1 and sim.requests_for(f"item/{slow}.json") == 1
+    assert stats["snapshots"] == 60  # all of them, in the one transaction
+    assert rows(engine, "SELECT count(*), min(rank), max(rank) FROM post_snapshots") == [
+        (60, 1, 60)
+    ]
+
+
+def test_a_run_cancelled_mid_fetch_writes_nothing(
+    sim: SimulatedHN, make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    settings = make_settings(hn_api_url=sim.base_url, posts_limit=60, score_threshold=0)
+    slow = sim.story_ids("top")[59]
+    sim.script(f"item/{slow}.json", Scripted(delay_ms=3000))
+
+    async def run() -> None:
+        collecting = asyncio.create_task(collect_once(settings))
+        await asyncio.sleep(1.0)  # 59 answers in, some rows written, the last one pending
+        collecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await collecting
+
+    asyncio.run(run())
+    assert rows(engine, "SELECT count(*) FROM post_snapshots") == [(0,)]
+    assert rows(engine, "SELECT count(*) FROM posts") == [(0,)]
