@@ -18,7 +18,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +38,7 @@ from hnlab.errors import (
     HnlabError,
 )
 from hnlab.items import Post, Skip, parse_item
-from hnlab.repository import Batch, Observation, PostRepository
+from hnlab.repository import Batch, Observation, PostRepository, drain
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class HourlyPostsCollectorJob:
         arrivals = self._arrivals
         writing = asyncio.create_task(
             self.post_repository.write_observations(
-                run_id, self.story_list, _drain(arrivals), started
+                run_id, self.story_list, drain(arrivals), started
             )
         )
         try:
@@ -411,19 +411,3 @@ class HourlyPostsCollectorJob:
                 exc,
                 str(record_exc).splitlines()[0],
             )
-
-
-async def _drain(arrivals: asyncio.Queue[Batch | None]) -> AsyncIterator[Batch]:
-    """Everything queued since the last batch, as one batch, until ``None`` arrives."""
-    while True:
-        item = await arrivals.get()
-        if item is None:
-            return
-        batch = item
-        while not arrivals.empty():
-            more = arrivals.get_nowait()
-            if more is None:
-                yield batch
-                return
-            batch.extend(more)
-        yield batch

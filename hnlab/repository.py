@@ -5,10 +5,11 @@ Run records are ``records``' business; this module writes what a run *saw*.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -255,37 +256,49 @@ class PostRepository:
         and ``finish`` (the tick record's closing statement). All of it, or none."""
         hn_ids = [i for r in ranked for i in r.hn_ids]
         codes = [r.code for r in ranked for _ in r.hn_ids]
+
+        async def one() -> AsyncIterator[MinutePart]:
+            yield MinutePart(hn_ids, codes, list(seen))
+
+        done: asyncio.Future[tuple[Sequence[Ranked], Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        done.set_result((ranked, finish))
+        await self.write_minute(slot, one(), done)
+
+    async def write_minute(
+        self,
+        slot: datetime,
+        parts: AsyncIterator[MinutePart],
+        final: asyncio.Future[tuple[Sequence[Ranked], Any]],
+    ) -> None:
+        """``record_minute`` for a tick in progress: one transaction that writes each
+        part as it comes (spans once the lists are known, stories as their items
+        arrive), then, once ``final`` is set, the minute's row (ranks, scores,
+        comments; none when no list came) and the tick's closing statement, and
+        commits. If ``parts`` raises, nothing is written."""
         await self.ensure_partitions(slot)
         with database_errors(self.engine):
             async with self.engine.begin() as conn:
-                await conn.exec_driver_sql(
-                    _INSERT_MINUTE,
-                    {
-                        "at": slot,
-                        "lists": [r.code for r in ranked],
-                        "lens": [len(r.hn_ids) for r in ranked],
-                        "ids": hn_ids,
-                        "scores": [v for r in ranked for v in r.scores],
-                        "comments": [v for r in ranked for v in r.comments],
-                    },
-                )
-                if seen:
+                async for part in parts:
+                    if part.stories:
+                        await conn.exec_driver_sql(_UPSERT_STORIES, _story_params(slot, part))
+                    if part.hn_ids:
+                        await conn.exec_driver_sql(
+                            _UPSERT_SPANS, {"at": slot, "ids": part.hn_ids, "codes": part.codes}
+                        )
+                ranked, finish = await final
+                if ranked:
                     await conn.exec_driver_sql(
-                        _UPSERT_STORIES,
+                        _INSERT_MINUTE,
                         {
                             "at": slot,
-                            "ids": [p.hn_id for p in seen],
-                            "titles": [p.title for p in seen],
-                            "bys": [p.author for p in seen],
-                            "types": [p.type for p in seen],
-                            "urls": [p.url for p in seen],
-                            "domains": [p.domain for p in seen],
-                            "submitted": [p.created_at for p in seen],
+                            "lists": [r.code for r in ranked],
+                            "lens": [len(r.hn_ids) for r in ranked],
+                            "ids": [i for r in ranked for i in r.hn_ids],
+                            "scores": [v for r in ranked for v in r.scores],
+                            "comments": [v for r in ranked for v in r.comments],
                         },
-                    )
-                if hn_ids:
-                    await conn.exec_driver_sql(
-                        _UPSERT_SPANS, {"at": slot, "ids": hn_ids, "codes": codes}
                     )
                 await conn.execute(finish)
 
@@ -328,6 +341,59 @@ class Ranked:
     hn_ids: list[int]
     scores: list[int | None]
     comments: list[int | None]
+
+
+@dataclass
+class MinutePart:
+    """Part of a tick, written as it comes: list memberships (one span per id and list
+    code) and the stories whose items have arrived."""
+
+    hn_ids: list[int] = field(default_factory=list)
+    codes: list[int] = field(default_factory=list)
+    stories: list[Post] = field(default_factory=list)
+
+    def extend(self, other: MinutePart) -> None:
+        self.hn_ids += other.hn_ids
+        self.codes += other.codes
+        self.stories += other.stories
+
+
+class _Part(Protocol):
+    def extend(self, other: Any) -> None: ...
+
+
+PartT = TypeVar("PartT", bound=_Part)
+
+
+async def drain(arrivals: asyncio.Queue[PartT | None]) -> AsyncIterator[PartT]:
+    """What has queued up since the last part, as one part, until ``None`` arrives: a
+    writer takes all that came while its previous statement ran."""
+    while True:
+        item = await arrivals.get()
+        if item is None:
+            return
+        part = item
+        while not arrivals.empty():
+            more = arrivals.get_nowait()
+            if more is None:
+                yield part
+                return
+            part.extend(more)
+        yield part
+
+
+def _story_params(slot: datetime, part: MinutePart) -> dict[str, Any]:
+    seen = part.stories
+    return {
+        "at": slot,
+        "ids": [p.hn_id for p in seen],
+        "titles": [p.title for p in seen],
+        "bys": [p.author for p in seen],
+        "types": [p.type for p in seen],
+        "urls": [p.url for p in seen],
+        "domains": [p.domain for p in seen],
+        "submitted": [p.created_at for p in seen],
+    }
 
 
 def _next_month(month: date) -> date:

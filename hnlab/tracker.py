@@ -35,10 +35,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hnlab import records
-from hnlab.client import HNClient
+from hnlab.client import HNClient, ItemResult
 from hnlab.errors import DatabaseError, FetchError
 from hnlab.items import Post, parse_item
-from hnlab.repository import PostRepository, Ranked
+from hnlab.repository import MinutePart, PostRepository, Ranked, drain
 from hnlab.tables import TRACK_LISTS
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ class MinuteTracker:
         t0 = time.perf_counter()
         requests = self.client.requests_made
         # The lists load while the minute is claimed; a minute taken already cancels them.
-        fetching = asyncio.create_task(self._fetch())
+        arrivals: asyncio.Queue[MinutePart | None] = asyncio.Queue()
+        fetching = asyncio.create_task(self._fetch(arrivals))
         claimed = False
         try:
             await records.close_stale_ticks(self.engine, started - self.stale_after, started)
@@ -138,8 +139,20 @@ class MinuteTracker:
                 await asyncio.gather(fetching, return_exceptions=True)
         if not claimed:
             return TickResult(slot, "skipped", error=f"{slot:%Y-%m-%d %H:%M}Z is recorded already")
+        # Spans are written once the lists are known and stories as their items arrive,
+        # in one transaction that the minute's row and the tick's record close.
+        final: asyncio.Future[tuple[Sequence[Ranked], Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        writing = asyncio.create_task(self.repository.write_minute(slot, drain(arrivals), final))
         try:
-            ranked, seen, failures, failed_items = await fetching
+            ranked, _seen, failures, failed_items = await fetching
+        except BaseException:
+            writing.cancel()  # rolls back: a tick that fails here writes nothing
+            await asyncio.gather(writing, return_exceptions=True)
+            raise
+        arrivals.put_nowait(None)
+        try:
             result = TickResult(
                 slot,
                 "succeeded" if ranked else "failed",
@@ -153,12 +166,8 @@ class MinuteTracker:
             finish = records.finish_tick_statement(
                 slot, result.status, self.clock(), self._stats(result), result.error
             )
-            if ranked:
-                await self.repository.record_minute(slot, ranked, seen, finish)
-            else:
-                await records.finish_tick(
-                    self.engine, slot, "failed", self.clock(), self._stats(result), result.error
-                )
+            final.set_result((ranked, finish))
+            await writing
         except DatabaseError as exc:  # the claim holds; the stale sweep closes it later
             log.error("tick %s not written: %s", slot.isoformat(), exc)
             return TickResult(slot, "failed", error=str(exc))
@@ -201,9 +210,22 @@ class MinuteTracker:
             for k in ("lists", "observations", "requests", "errors", "duration_s")
         }
 
-    async def _fetch(self) -> tuple[list[Ranked], list[Post], list[str], int]:
+    async def _fetch(
+        self, arrivals: asyncio.Queue[MinutePart | None] | None = None
+    ) -> tuple[list[Ranked], list[Post], list[str], int]:
         """The lists, then every item on them once: the ranked lists, the stories seen,
-        the lists that failed (named) and how many items failed after retries."""
+        the lists that failed (named) and how many items failed after retries. With
+        ``arrivals``, the lists' memberships and each story are queued as they come."""
+        posts: dict[int, Post] = {}
+        seen_at = self.clock()
+
+        def arrived(index: int, item: ItemResult) -> None:
+            parsed = parse_item(item.data, collected_at=seen_at) if item.ok else None
+            if isinstance(parsed, Post):
+                posts[item.id] = parsed
+                if arrivals is not None:
+                    arrivals.put_nowait(MinutePart(stories=[parsed]))
+
         async with self.client as hn:
             hn.restart_deadline()
             answers = await asyncio.gather(
@@ -218,14 +240,15 @@ class MinuteTracker:
                     raise answer
                 else:
                     ids[name] = answer[: self.depth[name]]
+            if arrivals is not None and ids:
+                arrivals.put_nowait(
+                    MinutePart(
+                        [i for listed in ids.values() for i in listed],
+                        [TRACK_LISTS.index(n) for n, listed in ids.items() for _ in listed],
+                    )
+                )
             wanted = list(dict.fromkeys(i for listed in ids.values() for i in listed))
-            items = {r.id: r for r in await hn.items(wanted)}
-        seen_at = self.clock()
-        posts: dict[int, Post] = {}
-        for hn_id, item in items.items():
-            parsed = parse_item(item.data, collected_at=seen_at) if item.ok else None
-            if isinstance(parsed, Post):
-                posts[hn_id] = parsed
+            items = await hn.items(wanted, arrived)
         ranked = []
         for name, listed in ids.items():
             shown = [posts.get(i) for i in listed]
@@ -237,5 +260,5 @@ class MinuteTracker:
                     [p.comment_count if p else None for p in shown],
                 )
             )
-        failed_items = sum(not item.ok for item in items.values())
+        failed_items = sum(not item.ok for item in items)
         return ranked, list(posts.values()), failures, failed_items
