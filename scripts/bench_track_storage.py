@@ -178,6 +178,122 @@ def seed(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, f
     return timings
 
 
+def seed_hnlab(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, float]:
+    """Stream the world into hnlab's own ``rank_minutes`` and ``rank_spans`` only, a day at
+    a time (a year does not fit in memory as text); return the seconds each step took."""
+    spans: dict[tuple[int, int], list[datetime]] = {}
+    observations = 0
+    generate = copy_s = 0.0
+    codes = [LIST_CODE[name] for name in LISTS]
+    head = f"{{{','.join(map(str, codes))}}}"
+    day = io.StringIO()
+    t0 = time.perf_counter()
+
+    def flush() -> float:
+        t = time.perf_counter()
+        with conn.cursor().copy("COPY rank_minutes FROM STDIN") as copy:
+            copy.write(day.getvalue())
+        day.seek(0)
+        day.truncate()
+        return time.perf_counter() - t
+
+    for n, (at, lists) in enumerate(world(days, rng_seed), start=1):
+        every = [r for name in LISTS for r in lists[name]]
+        for name in LISTS:
+            code = LIST_CODE[name]
+            for hn_id, _, _ in lists[name]:
+                span = spans.setdefault((hn_id, code), [at, at])
+                span[1] = at
+        day.write(
+            f"{at.isoformat()}\t{head}\t{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
+            f"{{{','.join(str(r[0]) for r in every)}}}\t"
+            f"{{{','.join(str(r[1]) for r in every)}}}\t"
+            f"{{{','.join(str(r[2]) for r in every)}}}\n"
+        )
+        observations += len(every)
+        if n % 1440 == 0:
+            copy_s += flush()
+    copy_s += flush()
+    generate = time.perf_counter() - t0 - copy_s
+    t0 = time.perf_counter()
+    with conn.cursor().copy("COPY rank_spans (hn_id, list, first_at, last_at) FROM STDIN") as copy:
+        for (hn_id, code), (first, last) in spans.items():
+            copy.write_row((hn_id, code, first, last))
+    spans_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    conn.execute("VACUUM ANALYZE rank_minutes")
+    conn.execute("VACUUM ANALYZE rank_spans")
+    return {
+        "generate_s": generate,
+        "copy_rank_minutes_s": copy_s,
+        "copy_rank_spans_s": spans_s,
+        "vacuum_analyze_s": time.perf_counter() - t0,
+        "observations": observations,
+    }
+
+
+def hnlab_only(
+    url: str, conn: psycopg.Connection[Any], days: int, seed: int, load_days: int
+) -> dict[str, Any]:
+    """Seed and measure hnlab's own tables alone, through its own loaders."""
+    timings = seed_hnlab(conn, days, seed)
+    n = int(timings["observations"])
+    rng = random.Random(seed)
+    stories = [r[0] for r in conn.execute("SELECT DISTINCT hn_id FROM rank_spans").fetchall()]
+    picked = rng.sample(stories, 100)
+    minutes = [START + timedelta(minutes=rng.randrange(days * 1440)) for _ in range(100)]
+    on_disk = size(conn, "rank_minutes", "rank_spans")
+    partitions = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'rank_minutes'::regclass"
+        ).fetchall()
+    ]
+    on_disk = size(conn, "rank_spans", *partitions)
+    eng = sa.create_engine(url)
+    try:
+        story_ms, minute_ms = [], []
+        for hn_id in picked:
+            t0 = time.perf_counter()
+            path = analysis.load_ranks(None, None, eng, hn_ids=[hn_id])
+            story_ms.append((time.perf_counter() - t0) * 1000)
+            assert len(path) and set(path["hn_id"]) == {hn_id}
+        for at in minutes:
+            t0 = time.perf_counter()
+            conn.execute(MINUTE_HNLAB, (at,)).fetchall()
+            minute_ms.append((time.perf_counter() - t0) * 1000)
+        since = START + timedelta(days=max(0, days - load_days))
+        t0 = time.perf_counter()
+        frame = analysis.load_ranks(
+            since, since + timedelta(days=load_days), eng, lists=["top"], max_rank=30
+        )
+        load_s = time.perf_counter() - t0
+    finally:
+        eng.dispose()
+
+    def p(values: list[float], q: float) -> float:
+        values = sorted(values)
+        return round(values[min(len(values) - 1, int(len(values) * q))], 2)
+
+    return {
+        "days": days,
+        "observations": n,
+        "seed_s": {k: round(v, 1) for k, v in timings.items() if k.endswith("_s")},
+        "hnlab_bytes_per_observation": round(on_disk / n, 2),
+        "hnlab_bytes_total": on_disk,
+        "story_path_load_ranks_ms": {"p50": p(story_ms, 0.5), "p95": p(story_ms, 0.95)},
+        "minute_lists_ms": {"p50": p(minute_ms, 0.5), "p95": p(minute_ms, 0.95)},
+        f"load_ranks_top30_last_{load_days}d_s": round(load_s, 2),
+        f"load_ranks_top30_last_{load_days}d_rows": len(frame),
+    }
+
+
+MINUTE_HNLAB = (
+    "SELECT lists, lens, hn_ids, scores, comments FROM rank_minutes WHERE sampled_at = %s"
+)
+
+
 def size(conn: psycopg.Connection[Any], *tables: str) -> int:
     return sum(
         int(conn.execute("SELECT pg_total_relation_size(%s)", (t,)).fetchone()[0])  # type: ignore[index]
@@ -249,6 +365,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7, help="days of minute ticks to seed")
     parser.add_argument("--load-days", type=int, default=None, help="span read into pandas")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--hnlab-only",
+        action="store_true",
+        help="seed only hnlab's rank_minutes and rank_spans, streamed a day at a time (for a "
+        "year: the other layouts' bytes per observation do not depend on the span)",
+    )
     args = parser.parse_args()
     load_days = min(args.load_days or 30, args.days)
     settings = Settings.from_env()
@@ -268,11 +390,18 @@ def main() -> None:
         migrate.dispose()
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(SCHEMA)
-            for month in range(1, 2 + args.days // 28):
+            first = START.date().replace(day=1)
+            for month in range(2 + args.days // 28):
+                start = (first + timedelta(days=32 * month)).replace(day=1)
+                end = (start + timedelta(days=32)).replace(day=1)
                 conn.execute(
-                    f"CREATE TABLE rank_minutes_{month} PARTITION OF rank_minutes FOR VALUES "
-                    f"FROM ('2026-{month:02d}-01 00:00+00') TO ('2026-{month + 1:02d}-01 00:00+00')"
+                    f"CREATE TABLE rank_minutes_{start:%Y_%m} PARTITION OF rank_minutes FOR "
+                    f"VALUES FROM ('{start:%Y-%m-%d} 00:00+00') TO ('{end:%Y-%m-%d} 00:00+00')"
                 )
+            if args.hnlab_only:
+                result = hnlab_only(url, conn, args.days, args.seed, load_days)
+                print(json.dumps(result, indent=2))
+                return
             timings = seed(conn, args.days, args.seed)
             n = int(timings["observations"])
             rng = random.Random(args.seed)
