@@ -116,6 +116,18 @@ def world(days: int, seed: int) -> Iterator[tuple[datetime, dict[str, list[tuple
         yield START + timedelta(minutes=minute), lists
 
 
+def hnlab_row(at: datetime, lists: dict[str, list[tuple[int, int, int]]]) -> str:
+    """One minute as a COPY line of hnlab's ``rank_minutes``: every list end to end."""
+    every = [r for name in LISTS for r in lists[name]]
+    return (
+        f"{at.isoformat()}\t{{{','.join(str(LIST_CODE[name]) for name in LISTS)}}}\t"
+        f"{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
+        f"{{{','.join(str(r[0]) for r in every)}}}\t"
+        f"{{{','.join(str(r[1]) for r in every)}}}\t"
+        f"{{{','.join(str(r[2]) for r in every)}}}\n"
+    )
+
+
 def seed(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, float]:
     """Write the world into both layouts with COPY; return the seconds each took."""
     naive, ticks = io.StringIO(), io.StringIO()
@@ -140,13 +152,7 @@ def seed(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[str, f
             )
             observations += len(rows)
         every = [r for name in LISTS for r in lists[name]]
-        hnlab_rows.write(
-            f"{stamp}\t{{{','.join(str(LIST_CODE[name]) for name in LISTS)}}}\t"
-            f"{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
-            f"{{{','.join(str(r[0]) for r in every)}}}\t"
-            f"{{{','.join(str(r[1]) for r in every)}}}\t"
-            f"{{{','.join(str(r[2]) for r in every)}}}\n"
-        )
+        hnlab_rows.write(hnlab_row(at, lists))
         minutes.write(
             f"{stamp}\t{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
             f"{{{','.join(str(r[0]) for r in every)}}}\t"
@@ -184,8 +190,6 @@ def seed_hnlab(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[
     spans: dict[tuple[int, int], list[datetime]] = {}
     observations = 0
     generate = copy_s = 0.0
-    codes = [LIST_CODE[name] for name in LISTS]
-    head = f"{{{','.join(map(str, codes))}}}"
     day = io.StringIO()
     t0 = time.perf_counter()
 
@@ -198,19 +202,13 @@ def seed_hnlab(conn: psycopg.Connection[Any], days: int, rng_seed: int) -> dict[
         return time.perf_counter() - t
 
     for n, (at, lists) in enumerate(world(days, rng_seed), start=1):
-        every = [r for name in LISTS for r in lists[name]]
         for name in LISTS:
             code = LIST_CODE[name]
             for hn_id, _, _ in lists[name]:
                 span = spans.setdefault((hn_id, code), [at, at])
                 span[1] = at
-        day.write(
-            f"{at.isoformat()}\t{head}\t{{{','.join(str(len(lists[name])) for name in LISTS)}}}\t"
-            f"{{{','.join(str(r[0]) for r in every)}}}\t"
-            f"{{{','.join(str(r[1]) for r in every)}}}\t"
-            f"{{{','.join(str(r[2]) for r in every)}}}\n"
-        )
-        observations += len(every)
+        day.write(hnlab_row(at, lists))
+        observations += sum(len(rows) for rows in lists.values())
         if n % 1440 == 0:
             copy_s += flush()
     copy_s += flush()
