@@ -30,6 +30,7 @@ from hnlab.ranking import (
     rank_penalties,
     story_path,
     time_to_front_page,
+    top_gainers,
     upvote_rate,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "story_path",
     "time_to_front_page",
     "top_domains",
+    "top_gainers",
     "upvote_rate",
     "window",
 ]

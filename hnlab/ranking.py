@@ -462,6 +462,24 @@ def time_to_front_page(ranks: pd.DataFrame, top_n: int = 30) -> pd.DataFrame:
     return out.reset_index().sort_values("first_new", ignore_index=True)
 
 
+def top_gainers(ranks: pd.DataFrame, list: str = "top", n: int = 10) -> pd.DataFrame:
+    """The ``n`` stories that gained the most points while on ``list`` in the data: the
+    window's top stories. Columns: ``hn_id, gained, best_rank, minutes_seen``."""
+    on = ranks.loc[(ranks["list"] == list) & ranks["score"].notna()]
+    grouped = on.groupby("hn_id")
+    out = pd.DataFrame(
+        {
+            "gained": (grouped["score"].max() - grouped["score"].min()).astype("int64"),
+            "best_rank": grouped["rank"].min().astype("int64"),
+            "minutes_seen": (
+                (grouped["sampled_at"].max() - grouped["sampled_at"].min()).dt.total_seconds() / 60
+            ),
+        }
+    )
+    out = out.sort_values(["gained", "best_rank"], ascending=[False, True]).head(n)
+    return out.reset_index()
+
+
 def as_snapshots(ranks: pd.DataFrame, list: str = "top") -> pd.DataFrame:
     """The minute data of ``list`` shaped like ``load_snapshots`` (one 'run' per tick), so
     ``front_page_churn`` and ``front_page_lifetimes`` work on minutes (``freq="1min"``)."""

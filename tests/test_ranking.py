@@ -132,6 +132,16 @@ def test_time_to_the_front_page_keeps_the_stories_that_never_arrive() -> None:
     assert times.loc[6, "minutes_watched"] == 4
 
 
+def test_top_gainers_are_the_stories_that_gained_most_on_the_list() -> None:
+    rows = [(m, "top", 2, 7, 10 + m) for m in range(5)] + [(m, "top", 1, 8, 50) for m in range(5)]
+    rows += [(0, "new", 1, 9, 1), (4, "new", 1, 9, 90)]  # gained on new, not on top
+    top = analysis.top_gainers(frame(rows), "top", n=5)
+    assert top.to_dict("records") == [
+        {"hn_id": 7, "gained": 4, "best_rank": 2, "minutes_seen": 4.0},
+        {"hn_id": 8, "gained": 0, "best_rank": 1, "minutes_seen": 4.0},
+    ]
+
+
 def test_minute_data_gives_lifetimes_in_minutes() -> None:
     rows = [(m, "top", 1, 7, 10) for m in range(0, 25)] + [(m, "top", 2, 8, 5) for m in (0, 1)]
     snaps = analysis.as_snapshots(frame(rows))
