@@ -1,27 +1,20 @@
 """A local stand-in for the HN API, for tests, demos and benchmarks.
 
-``SimulatedHN`` models a front page that moves with a clock you control:
-stories arrive every hour, votes accumulate, and the lists are ranked with
-HN's gravity formula, so stories rise and fall. It serves the real API's
-awkward shapes (null items, deleted, dead and bare items, jobs in topstories,
-self-posts, HTML entities, unknown fields, ``descendants < len(kids)``) and
-injects faults on request. Everything is a pure function of the seed, the
-clock and the request path, so a seed gives the same world every time.
-
-Comments are their own noisy process, not a fixed share of the score: each
-story draws a discussiveness ``talk ~ lognormal(0, 0.8)``, so two stories with
-the same score can differ several-fold in comments, as on HN (the samples in
-``tests/data`` run from 0.11 to 1.14 comments per point). Comments grow
-sub-linearly with the story's eventual score (exponent 0.95), on a slower clock
-than votes (8 h against 5 h), and by kind: Ask HN and polls draw discussion
-(x2.2, x2.5), Show HN somewhat less (x0.7); jobs take no comments.
+``SimulatedHN`` serves a world that moves one minute at a time with a clock you
+control (``hnlab.simworld``: stories arrive, readers upvote what the rank they
+see shows them, ``top`` follows HN's gravity formula, some stories are
+penalized), and tells its hidden facts at ``GET /v0/_sim/truth``. It serves the
+real API's awkward shapes (null items, deleted, dead and bare items, jobs in
+topstories, self-posts, HTML entities, unknown fields, ``descendants <
+len(kids)``) and injects faults on request. The world is a function of the seed
+and the start: a seed gives the same world however it is queried.
 
     with SimulatedHN(seed=1, start=datetime(2026, 1, 1, tzinfo=UTC)) as sim:
         base_url = sim.base_url      # http://127.0.0.1:PORT/v0
-        sim.advance(hours=1)
+        sim.advance(minutes=1)
 
-One cohesive thing, hence its length: a world (stories, votes, comments, ranking)
-and the HTTP face that serves it, which tests need to change together.
+Without a socket: ``HNClient(url, transport=sim.transport())``. This module is the
+API's face (paths, bodies, faults, HTTP); the world is ``hnlab.simworld``.
 """
 
 from __future__ import annotations
