@@ -306,7 +306,8 @@ async def claim_tick(engine: AsyncEngine, slot: datetime, started: datetime) -> 
 def finish_tick_statement(
     slot: datetime, status: str, finished: datetime, stats: dict[str, Any], error: str | None
 ) -> Any:
-    """The UPDATE that closes a tick; run it in the transaction that writes the tick's data."""
+    """The UPDATE that closes a tick; run it in the transaction that writes the tick's data
+    (a tick whose every list failed has none, and the transaction holds only this)."""
     columns = ("lists", "observations", "requests", "errors", "duration_s")
     return (
         track_ticks.update()
@@ -318,18 +319,6 @@ def finish_tick_statement(
             **{k: stats[k] for k in columns if k in stats},
         )
     )
-
-
-async def finish_tick(
-    engine: AsyncEngine,
-    slot: datetime,
-    status: str,
-    finished: datetime,
-    stats: dict[str, Any],
-    error: str | None = None,
-) -> None:
-    """Close a tick's record on its own (a failed tick has no data to write with it)."""
-    await _write(engine, finish_tick_statement(slot, status, finished, stats, error))
 
 
 async def record_missed_tick(

@@ -146,7 +146,7 @@ class MinuteTracker:
         )
         writing = asyncio.create_task(self.repository.write_minute(slot, drain(arrivals), final))
         try:
-            ranked, _seen, failures, failed_items = await fetching
+            ranked, failures, failed_items = await fetching
         except BaseException:
             writing.cancel()  # rolls back: a tick that fails here writes nothing
             await asyncio.gather(writing, return_exceptions=True)
@@ -212,9 +212,9 @@ class MinuteTracker:
 
     async def _fetch(
         self, arrivals: asyncio.Queue[MinutePart | None] | None = None
-    ) -> tuple[list[Ranked], list[Post], list[str], int]:
-        """The lists, then every item on them once: the ranked lists, the stories seen,
-        the lists that failed (named) and how many items failed after retries. With
+    ) -> tuple[list[Ranked], list[str], int]:
+        """The lists, then every item on them once: the ranked lists, the lists that
+        failed (named) and how many items failed after retries. With
         ``arrivals``, the lists' memberships and each story are queued as they come."""
         posts: dict[int, Post] = {}
         seen_at = self.clock()
@@ -261,4 +261,4 @@ class MinuteTracker:
                 )
             )
         failed_items = sum(not item.ok for item in items)
-        return ranked, list(posts.values()), failures, failed_items
+        return ranked, failures, failed_items
