@@ -64,7 +64,6 @@ class _Fetched:
 
     ids: list[int] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
-    observations: list[Observation] = field(default_factory=list)
     unavailable: int = 0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
@@ -300,9 +299,10 @@ class HourlyPostsCollectorJob:
 
     async def _fetch(self, arrivals: asyncio.Queue[Batch | None] | None = None) -> _Fetched:
         """The list, then its items; each answer is parsed as it arrives and, with
-        ``arrivals``, queued for the writer. Posts and observations end in rank order."""
+        ``arrivals``, queued for the writer (its observations and posts). ``posts`` end
+        in rank order."""
         fetched = _Fetched()
-        found: list[tuple[int, Post | None, Observation]] = []
+        found: list[tuple[int, Post | None]] = []
         failed: list[tuple[int, str]] = []
         threshold = self.score_threshold
 
@@ -314,15 +314,14 @@ class HourlyPostsCollectorJob:
             parsed = parse_item(result.data, collected_at=collected_at)
             if isinstance(parsed, Post):
                 seen = Observation(parsed.hn_id, rank, parsed.score, parsed.comment_count)
-                found.append((rank, parsed, seen))
+                found.append((rank, parsed))
                 batch = Batch([seen], [parsed] if parsed.score >= threshold else [], [parsed])
             elif parsed is Skip.MALFORMED:
                 failed.append((rank, ""))
                 return
             else:
-                seen = Observation(result.id, rank, None, None)
-                found.append((rank, None, seen))
-                batch = Batch([seen])
+                found.append((rank, None))
+                batch = Batch([Observation(result.id, rank, None, None)])
             if arrivals is not None:
                 arrivals.put_nowait(batch)
 
@@ -341,9 +340,8 @@ class HourlyPostsCollectorJob:
         self._last_items = results
         fetched.ids = ids
         found.sort(key=lambda entry: entry[0])
-        fetched.posts = [post for _, post, _ in found if post is not None]
-        fetched.observations = [seen for _, _, seen in found]
-        fetched.unavailable = sum(post is None for _, post, _ in found)
+        fetched.posts = [post for _, post in found if post is not None]
+        fetched.unavailable = sum(post is None for _, post in found)
         fetched.errors = len(failed)
         fetched.error_samples = [text for _, text in sorted(failed) if text][:5]
         return fetched
