@@ -246,6 +246,12 @@ def test_health_and_notifications_follow_failures_and_recovery(
             assert scheduler is not None
             succeeded = "SELECT id FROM collection_runs WHERE status = 'succeeded'"
             await asyncio.to_thread(eventually, lambda: len(rows(engine, succeeded)) == 1)
+            # the runner counts a run after its record is closed: wait until it has
+            counted = ("hnlab_runs_total", (("outcome", "succeeded"),))
+            for _ in range(600):
+                if samples((await http.get("/metrics")).text).get(counted) == 1:
+                    break
+                await asyncio.sleep(0.05)
             await healthz()  # 0: the catch-up at START succeeded
             sim.faults.error_rate = 1.0  # the API is down
             for hours in (1, 2, 3):
