@@ -10,15 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hnlab.cache import RocksDBStore
-    from hnlab.client import HNClient
-    from hnlab.collector import HourlyPostsCollectorJob
+    from hnlab.collect.collector import HourlyPostsCollectorJob
     from hnlab.config import Settings
     from hnlab.errors import HnlabError
-    from hnlab.factory import SchedulerFactory
-    from hnlab.items import Post
-    from hnlab.repository import PostRepository
-    from hnlab.scheduler import JobScheduler
+    from hnlab.hn.client import HNClient
+    from hnlab.hn.items import Post
+    from hnlab.run.factory import SchedulerFactory
+    from hnlab.run.scheduler import JobScheduler
+    from hnlab.store.cache import RocksDBStore
+    from hnlab.store.repository import PostRepository
 
 __all__ = [
     "HNClient",
@@ -34,19 +34,26 @@ __all__ = [
 __version__ = "0.1.0"
 
 _HOMES = {
-    "HNClient": "hnlab.client",
+    "HNClient": "hnlab.hn.client",
     "HnlabError": "hnlab.errors",
-    "HourlyPostsCollectorJob": "hnlab.collector",
-    "JobScheduler": "hnlab.scheduler",
-    "Post": "hnlab.items",
-    "PostRepository": "hnlab.repository",
-    "RocksDBStore": "hnlab.cache",
-    "SchedulerFactory": "hnlab.factory",
+    "HourlyPostsCollectorJob": "hnlab.collect.collector",
+    "JobScheduler": "hnlab.run.scheduler",
+    "Post": "hnlab.hn.items",
+    "PostRepository": "hnlab.store.repository",
+    "RocksDBStore": "hnlab.store.cache",
+    "SchedulerFactory": "hnlab.run.factory",
     "Settings": "hnlab.config",
 }
 
 
+_MODULES = {"plots": "hnlab.analysis.plots"}  # ``from hnlab import plots``
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        module = importlib.import_module(_MODULES[name])
+        globals()[name] = module
+        return module
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'hnlab' has no attribute {name!r}")

@@ -24,8 +24,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from scratch_db import scratch_database
 
-from hnlab import analysis, db
+from hnlab import analysis
 from hnlab.config import Settings
+from hnlab.store import db
 
 SEED_SQL = """
 INSERT INTO collection_runs (id, trigger, status, started_at, finished_at, slot)

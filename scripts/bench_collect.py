@@ -36,15 +36,15 @@ import httpx
 import sqlalchemy as sa
 from scratch_db import scratch_database
 
-from hnlab import db
-from hnlab.cache import RocksDBStore
-from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
+from hnlab.store import db
+from hnlab.store.cache import RocksDBStore
 
 SERVE = """
 import sys, time
 from datetime import datetime, UTC
-from hnlab.simulator import Faults, SimulatedHN
+from hnlab.sim.server import Faults, SimulatedHN
 sim = SimulatedHN(seed=7, start=datetime(2026, 3, 1, 12, tzinfo=UTC),
                   faults=Faults(latency_ms=float(sys.argv[1])))
 print(sim.start(), flush=True)

@@ -38,7 +38,7 @@ from bench_collect import start_simulator
 from scratch_db import scratch_database
 
 from hnlab.config import DEFAULT_TRACK_DEPTH, Settings
-from hnlab.factory import open_parts
+from hnlab.run.factory import open_parts
 
 LISTS = tuple(DEFAULT_TRACK_DEPTH)
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -57,8 +57,9 @@ import psycopg
 import sqlalchemy as sa
 from scratch_db import scratch_database
 
-from hnlab import analysis, db
+from hnlab import analysis
 from hnlab.config import Settings
+from hnlab.store import db
 
 LISTS = {"top": 90, "new": 30, "best": 30, "ask": 30, "show": 30}
 LIST_CODE = {name: i for i, name in enumerate(LISTS)}

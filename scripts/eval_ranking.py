@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 from scratch_db import scratch_database
 
-from hnlab import evaluate
 from hnlab.config import Settings
+from hnlab.sim import evaluate
 
 
 def main() -> None:

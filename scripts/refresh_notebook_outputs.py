@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hnlab.report import ANALYSIS_NOTEBOOKS  # noqa: E402
+from hnlab.analysis.report import ANALYSIS_NOTEBOOKS  # noqa: E402
 from tests.nbval_env import seed_environment  # noqa: E402
 
 MARK = "# NBVAL_CHECK_OUTPUT"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from hnlab import db
 from hnlab.config import Settings
+from hnlab.store import db
 
 
 @contextlib.contextmanager

@@ -30,16 +30,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hnlab import db, records
-from hnlab.cache import RocksDBStore
-from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
-from hnlab.embedded import EmbeddedPostgres
 from hnlab.errors import CollectionError
-from hnlab.simulator import Faults, Scripted, SimulatedHN
+from hnlab.sim.server import Faults, Scripted, SimulatedHN
+from hnlab.store import db, records
+from hnlab.store.cache import RocksDBStore
+from hnlab.store.embedded import EmbeddedPostgres
 
 HOLD = (
-    "import sys\nfrom hnlab.cache import RocksDBStore\nwith RocksDBStore(sys.argv[1]):\n"
+    "import sys\nfrom hnlab.store.cache import RocksDBStore\nwith RocksDBStore(sys.argv[1]):\n"
     "    print('ready', flush=True)\n    sys.stdin.readline()\n"
 )
 FAULTS = ("none", "http_noise", "topstories_down", "cache_locked", "pg_restart")

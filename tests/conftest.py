@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 from psycopg import sql
 
-from hnlab import db
 from hnlab.config import Settings
-from hnlab.embedded import EmbeddedPostgres
-from hnlab.simulator import SimulatedHN
+from hnlab.sim.server import SimulatedHN
+from hnlab.store import db
+from hnlab.store.embedded import EmbeddedPostgres
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = DATA / "hn-api-samples"

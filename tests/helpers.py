@@ -13,8 +13,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import db
 from hnlab.config import Settings
+from hnlab.store import db
 
 T = TypeVar("T")
 

@@ -24,8 +24,8 @@ SEED_TRACK_EVERY = 2  # minutes between the tracker's ticks (every minute takes 
 def seed_environment() -> Callable[[], None]:
     """Seed a database, point HNLAB_* at it (kernels inherit them), return the cleanup."""
     from hnlab.config import Settings
-    from hnlab.demo import run_demo
-    from hnlab.embedded import EmbeddedPostgres
+    from hnlab.sim.demo import run_demo
+    from hnlab.store.embedded import EmbeddedPostgres
 
     from .conftest import create_database, drop_database
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hnlab import db, embedded
 from hnlab.config import Settings
-from hnlab.factory import collect_once
-from hnlab.simulator import SimulatedHN
+from hnlab.run.factory import collect_once
+from hnlab.sim.server import SimulatedHN
+from hnlab.store import db, embedded
 
 from .helpers import REPO, hnlab_cli, settings_env
 

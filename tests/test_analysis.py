@@ -165,7 +165,7 @@ def test_reconcile_by_hand() -> None:
 
 def test_importing_analysis_and_plots_stays_light() -> None:
     code = (
-        "import sys, hnlab.analysis, hnlab.plots; "
+        "import sys; from hnlab import analysis, plots; "
         "print(sorted(m for m in ('httpx', 'apscheduler', 'rocksdict', 'aiohttp', 'papermill')"
         " if m in sys.modules))"
     )
@@ -178,7 +178,7 @@ def test_importing_analysis_and_plots_stays_light() -> None:
 def test_loaders_return_typed_frames_from_postgres(settings, engine) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from hnlab.factory import collect_once
+    from hnlab.run.factory import collect_once
 
     stats = asyncio.run(collect_once(settings))
     url = settings.database_url
@@ -212,8 +212,8 @@ def test_loaders_return_typed_frames_from_postgres(settings, engine) -> None:  #
 WRITER = """
 import sys, time
 from datetime import datetime, UTC
-from hnlab.cache import RocksDBStore
-from hnlab.items import Post
+from hnlab.store.cache import RocksDBStore
+from hnlab.hn.items import Post
 T = datetime(2026, 1, 1, tzinfo=UTC)
 with RocksDBStore(sys.argv[1]) as store:
     for i in range(1, 201):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hnlab.cache import RocksDBStore, metadata_key
 from hnlab.errors import CacheCorruptError, CacheError, CacheLockedError
-from hnlab.items import Post
+from hnlab.hn.items import Post
+from hnlab.store.cache import RocksDBStore, metadata_key
 
 T = datetime(2026, 2, 13, 22, 0, 0, 123456, tzinfo=UTC)
 
@@ -61,8 +61,8 @@ def test_non_ascii_titles_are_stored_as_utf8(tmp_path: Path) -> None:
 HOLD_WRITER = textwrap.dedent("""
     import sys, time
     from datetime import datetime, UTC
-    from hnlab.cache import RocksDBStore
-    from hnlab.items import Post
+    from hnlab.store.cache import RocksDBStore
+    from hnlab.hn.items import Post
     T = datetime(2026, 1, 1, tzinfo=UTC)
     with RocksDBStore(sys.argv[1]) as store:
         for i in range(1, 4):

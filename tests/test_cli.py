@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from hnlab.config import Settings
-from hnlab.simulator import SimulatedHN
+from hnlab.sim.server import SimulatedHN
 
 from .helpers import hnlab_cli, settings_env
 
@@ -35,7 +35,7 @@ def test_cache_check_finds_corruption_and_rebuild_repairs_it(
     assert hnlab_cli("collect", "--limit", "200", "--threshold", "0", env=env).returncode == 0
     ok = hnlab_cli("cache", "check", env=env)
     assert ok.returncode == 0 and re.search(r"state +ok", ok.stdout), ok.stdout + ok.stderr
-    from hnlab.cache import RocksDBStore
+    from hnlab.store.cache import RocksDBStore
 
     with RocksDBStore(settings.rocksdb) as store:
         store.db.flush()

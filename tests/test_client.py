@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 import hnlab
-from hnlab.client import HNClient, ItemResult
 from hnlab.errors import FetchError
-from hnlab.simulator import Scripted, SimulatedHN
+from hnlab.hn.client import HNClient, ItemResult
+from hnlab.sim.server import Scripted, SimulatedHN
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05}
 

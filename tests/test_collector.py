@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from hnlab import HNClient, HourlyPostsCollectorJob, PostRepository, RocksDBStore
 from hnlab.config import Settings
-from hnlab.db import make_async_engine
 from hnlab.errors import CollectionError
-from hnlab.factory import collect_once
-from hnlab.simulator import Scripted, SimulatedHN
+from hnlab.run.factory import collect_once
+from hnlab.sim.server import Scripted, SimulatedHN
+from hnlab.store.db import make_async_engine
 
 from .conftest import SAMPLES, START
 from .helpers import hnlab_cli, settings_env
@@ -270,7 +270,7 @@ def test_the_seed_constructor_and_methods(
 
 HOLD = textwrap.dedent("""
     import sys
-    from hnlab.cache import RocksDBStore
+    from hnlab.store.cache import RocksDBStore
     with RocksDBStore(sys.argv[1]):
         print("ready", flush=True)
         sys.stdin.readline()
@@ -345,7 +345,7 @@ def test_cli_collect_failure_is_one_line_and_exit_1(sim: SimulatedHN, settings: 
 def test_collect_top_posts_records_its_own_run_or_works_for_an_open_one(
     recorded: SimulatedHN, database_url: str, engine: sa.Engine, tmp_path: Any
 ) -> None:
-    from hnlab import records
+    from hnlab.store import records
 
     async def go() -> tuple[dict[str, Any], dict[str, Any], int]:
         async_engine = make_async_engine(database_url)
@@ -378,7 +378,7 @@ def test_collect_top_posts_records_its_own_run_or_works_for_an_open_one(
 def test_a_collection_for_a_claimed_slot_is_refused_and_changes_nothing(
     settings: Settings, engine: sa.Engine
 ) -> None:
-    from hnlab.factory import collector_from_settings
+    from hnlab.run.factory import collector_from_settings
 
     async def go() -> str:
         async with collector_from_settings(settings) as job:

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import db, records, repository
 from hnlab.errors import SchemaError
-from hnlab.items import Post
+from hnlab.hn.items import Post
+from hnlab.store import db, records, repository
 
 from .helpers import on_loop
 

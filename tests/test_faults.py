@@ -17,16 +17,17 @@ import pytest
 import sqlalchemy as sa
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hnlab import JobScheduler, db, records
-from hnlab.cache import RocksDBStore
-from hnlab.client import HNClient
-from hnlab.collector import HourlyPostsCollectorJob
+from hnlab import JobScheduler
+from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
-from hnlab.embedded import EmbeddedPostgres
 from hnlab.errors import CollectionError
-from hnlab.factory import collect_once, collector_from_settings
-from hnlab.repository import PostRepository
-from hnlab.simulator import Scripted, SimulatedHN
+from hnlab.hn.client import HNClient
+from hnlab.run.factory import collect_once, collector_from_settings
+from hnlab.sim.server import Scripted, SimulatedHN
+from hnlab.store import db, records
+from hnlab.store.cache import RocksDBStore
+from hnlab.store.embedded import EmbeddedPostgres
+from hnlab.store.repository import PostRepository
 
 from .conftest import START
 from .helpers import hnlab_cli, hnlab_process, on_loop, settings_env

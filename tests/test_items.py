@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hnlab.items import Post, Skip, classify, extract_domain, parse_item, post_uuid
+from hnlab.hn.items import Post, Skip, classify, extract_domain, parse_item, post_uuid
 
 from .conftest import SAMPLES
 

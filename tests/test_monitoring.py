@@ -24,8 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from hnlab import __version__
 from hnlab.config import Settings
 from hnlab.errors import ConfigError
-from hnlab.service import DIGEST_JOB_ID, RunnerService
-from hnlab.simulator import SimulatedHN
+from hnlab.run.service import DIGEST_JOB_ID, RunnerService
+from hnlab.sim.server import SimulatedHN
 
 from .conftest import START
 from .helpers import REPO, hnlab_cli, hnlab_process, settings_env

@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hnlab import analysis, evaluate
+from hnlab import analysis
 from hnlab.config import Settings
+from hnlab.sim import evaluate
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

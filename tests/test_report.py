@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from hnlab import db
 from hnlab.config import Settings
+from hnlab.store import db
 
 from .helpers import hnlab_cli, settings_env
 

@@ -16,13 +16,13 @@ import nbformat
 import pytest
 import sqlalchemy as sa
 
-from hnlab import records
+from hnlab.analysis.execute import execute
 from hnlab.config import NOTEBOOKS_DIR, Settings
-from hnlab.execute import execute
-from hnlab.factory import open_parts
-from hnlab.runner import Mode, RunOutcome, output_path, prune_outputs
-from hnlab.service import RunnerService
-from hnlab.simulator import SimulatedHN
+from hnlab.run.factory import open_parts
+from hnlab.run.runner import Mode, RunOutcome, output_path, prune_outputs
+from hnlab.run.service import RunnerService
+from hnlab.sim.server import SimulatedHN
+from hnlab.store import records
 
 from .conftest import START
 from .helpers import REPO, hnlab_process, on_loop

@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hnlab import JobScheduler, SchedulerFactory, db, records
+from hnlab import JobScheduler, SchedulerFactory
 from hnlab.config import Settings
 from hnlab.errors import ConfigError, JobNotFoundError
-from hnlab.scheduler import HOURLY_JOB_ID, latest_fire
+from hnlab.run.scheduler import HOURLY_JOB_ID, latest_fire
+from hnlab.store import db, records
 
 from .conftest import START
 
@@ -58,7 +59,7 @@ def test_the_hourly_job_is_configured_exactly(database_url: str, tmp_path: Any) 
 TZ_PROBE = textwrap.dedent("""
     import json
     from datetime import datetime, UTC
-    from hnlab.scheduler import JobScheduler
+    from hnlab.run.scheduler import JobScheduler
     s = JobScheduler()
     nxt = s.trigger.get_next_fire_time(None, datetime(2026, 3, 8, 5, 10, tzinfo=UTC))
     print(json.dumps([nxt.astimezone(UTC).isoformat(), str(s.trigger.timezone)]))
@@ -251,7 +252,7 @@ def test_the_factory_accepts_a_sessionmaker_an_engine_or_a_url(
 ) -> None:
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from hnlab.db import make_async_engine
+    from hnlab.store.db import make_async_engine
 
     async def go() -> list[Any]:
         engine = make_async_engine(database_url)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hnlab.simulator import SimulatedHN
+from hnlab.sim.server import SimulatedHN
 
 from .conftest import START
 
@@ -122,7 +122,7 @@ def test_votes_follow_the_rank_attention_and_ranks_follow_the_gravity_formula() 
 def test_the_truth_and_the_transport_answer_like_the_api() -> None:
     import httpx
 
-    from hnlab.client import HNClient
+    from hnlab.hn.client import HNClient
 
     with SimulatedHN(seed=1, start=START) as sim:
         sim.advance(minutes=20)

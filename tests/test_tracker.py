@@ -16,14 +16,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hnlab import analysis, db, records
+from hnlab import analysis
+from hnlab.collect.tracker import TickResult
 from hnlab.config import Settings
-from hnlab.embedded import EmbeddedPostgres
-from hnlab.factory import open_parts
-from hnlab.repository import PostRepository, Ranked
-from hnlab.service import TRACK_JOB_ID, RunnerService
-from hnlab.simulator import Scripted, SimulatedHN
-from hnlab.tracker import TickResult
+from hnlab.run.factory import open_parts
+from hnlab.run.service import TRACK_JOB_ID, RunnerService
+from hnlab.sim.server import Scripted, SimulatedHN
+from hnlab.store import db, records
+from hnlab.store.embedded import EmbeddedPostgres
+from hnlab.store.repository import PostRepository, Ranked
 
 from .conftest import START
 from .helpers import hnlab_process, on_loop, settings_env
@@ -202,7 +203,7 @@ def test_a_tick_that_loses_postgresql_leaves_no_half_written_minute(
 
 
 def test_loaders_return_hand_made_ticks_with_documented_types(engine: sa.Engine) -> None:
-    from hnlab.items import Post
+    from hnlab.hn.items import Post
 
     def post(hn_id: int, title: str) -> Post:
         return Post(

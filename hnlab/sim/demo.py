@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hnlab.config import Settings
-from hnlab.factory import open_parts
-from hnlab.simulator import SimulatedHN
+from hnlab.run.factory import open_parts
+from hnlab.sim.server import SimulatedHN
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlalchemy as sa
 
-from hnlab.ranking import (
+from hnlab.analysis.ranking import (
     as_snapshots,
     attention_by_rank,
     attention_curves,
@@ -124,7 +124,7 @@ def _settings() -> Settings:
 
 
 def _engine(engine: sa.Engine | str | None) -> sa.Engine:
-    from hnlab import db
+    from hnlab.store import db
 
     if isinstance(engine, sa.Engine):
         return engine
@@ -195,7 +195,7 @@ def load_posts(
     engine: sa.Engine | str | None = None,
 ) -> pd.DataFrame:
     """Stored posts first collected in ``[since, until)`` (UTC), newest first."""
-    from hnlab.tables import posts
+    from hnlab.store.tables import posts
 
     stmt = sa.select(posts).where(*_window(posts.c.collected_at, since, until))
     df = _read(engine, stmt.order_by(posts.c.collected_at.desc(), posts.c.hn_id))
@@ -215,7 +215,7 @@ def load_snapshots(
 
     The filters run in PostgreSQL, so a year of snapshots loads only what is asked for.
     """
-    from hnlab.tables import post_snapshots as s
+    from hnlab.store.tables import post_snapshots as s
 
     cols = [
         s.c.run_id,
@@ -239,7 +239,7 @@ def load_runs(
     engine: sa.Engine | str | None = None,
 ) -> pd.DataFrame:
     """Run records started in ``[since, until)``, oldest first."""
-    from hnlab.tables import collection_runs as r
+    from hnlab.store.tables import collection_runs as r
 
     cols = [
         r.c.id,
@@ -311,7 +311,7 @@ def load_ranks(
     ``None`` for ``since`` or ``until`` leaves that end open. ``hn_ids`` reads only
     the minutes in which those stories were seen (via ``rank_spans``).
     """
-    from hnlab.tables import TRACK_LISTS
+    from hnlab.store.tables import TRACK_LISTS
 
     filters = []
     params: dict[str, Any] = {
@@ -378,7 +378,7 @@ def load_stories(
     ``submitted_at``, ``first_seen``, ``last_seen`` (UTC). ``since``/``until`` keep
     the stories seen at some time in ``[since, until)``.
     """
-    from hnlab.tables import stories as st
+    from hnlab.store.tables import stories as st
 
     where: list[Any] = []
     if hn_ids is not None:
@@ -394,7 +394,7 @@ def load_stories(
 def collection_summary(engine: sa.Engine | str | None = None) -> dict[str, Any]:
     """What the database holds, for a front page: the span of runs (UTC), counts of runs
     by status, posts and snapshots stored, and the newest run (``last_run``, or None)."""
-    from hnlab.tables import collection_runs as r
+    from hnlab.store.tables import collection_runs as r
 
     when = sa.func.coalesce(r.c.slot, r.c.started_at)
     totals = sa.select(
@@ -427,7 +427,7 @@ def load_metadata(rocksdb_path: str | Path | None = None) -> pd.DataFrame:
     It never takes the writer's lock, so a running collection is neither blocked
     nor broken; a corrupt block raises CacheCorruptError instead of a short frame.
     """
-    from hnlab.cache import RocksDBStore
+    from hnlab.store.cache import RocksDBStore
 
     path = Path(rocksdb_path) if rocksdb_path else _settings().rocksdb
     with RocksDBStore(path, mode="secondary") as store:

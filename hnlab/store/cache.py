@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from hnlab.errors import CacheCorruptError, CacheError, CacheLockedError
-from hnlab.items import Post
+from hnlab.hn.items import Post
 
 log = logging.getLogger(__name__)
 

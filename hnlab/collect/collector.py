@@ -25,9 +25,6 @@ from typing import Any
 
 import tenacity
 
-from hnlab import records
-from hnlab.cache import RocksDBStore
-from hnlab.client import HNClient, ItemResult
 from hnlab.config import Settings, validate
 from hnlab.errors import (
     CacheError,
@@ -37,8 +34,11 @@ from hnlab.errors import (
     FetchError,
     HnlabError,
 )
-from hnlab.items import Post, Skip, parse_item
-from hnlab.repository import Batch, Observation, PostRepository, drain
+from hnlab.hn.client import HNClient, ItemResult
+from hnlab.hn.items import Post, Skip, parse_item
+from hnlab.store import records
+from hnlab.store.cache import RocksDBStore
+from hnlab.store.repository import Batch, Observation, PostRepository, drain
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class HourlyPostsCollectorJob:
         A shortcut to ``hnlab.factory.collector_from_settings``, the one place that
         builds the parts (imported here, when called, because the factory imports us).
         """
-        from hnlab.factory import collector_from_settings
+        from hnlab.run.factory import collector_from_settings
 
         return collector_from_settings(settings, trigger=trigger, clock=clock)
 

@@ -43,10 +43,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import records
-from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.errors import ConfigError, DatabaseError, DatabaseUnavailableError, JobNotFoundError
-from hnlab.runner import SlotRunner
+from hnlab.run.runner import SlotRunner
+from hnlab.store import records
 
 log = logging.getLogger(__name__)
 

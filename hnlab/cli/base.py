@@ -21,7 +21,7 @@ import click
 
 from hnlab.config import Settings
 from hnlab.errors import HnlabError
-from hnlab.tables import STATISTICS
+from hnlab.store.tables import STATISTICS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,7 +86,7 @@ def cli(ctx: click.Context, data_dir: Path | None, hn_api_url: str | None, verbo
 def _read_records(settings: Settings, read: Callable[[AsyncEngine], Awaitable[T]]) -> tuple[str, T]:
     """Prepare the database, run ``read`` on an async engine, dispose it; return where the
     database lives (safe to print) and what ``read`` returned."""
-    from hnlab.factory import open_parts
+    from hnlab.run.factory import open_parts
 
     async def go() -> tuple[str, T]:
         async with open_parts(settings) as parts:
@@ -105,7 +105,7 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(obj: Context) -> None:
     """Bring the database to the newest schema (safe to run again)."""
-    from hnlab import db as dbm
+    from hnlab.store import db as dbm
 
     database = dbm.prepare(obj.settings().with_values(auto_migrate=True))
     if database.upgraded:
@@ -121,7 +121,7 @@ def db_upgrade(obj: Context) -> None:
 @pass_ctx
 def db_status(obj: Context) -> None:
     """Print where the database lives and its current and head schema revisions."""
-    from hnlab import db as dbm
+    from hnlab.store import db as dbm
 
     database = dbm.prepare(obj.settings(), migrate=False)
     head = dbm.head_revision()
@@ -143,7 +143,7 @@ def db_status(obj: Context) -> None:
 @pass_ctx
 def db_shell(obj: Context, psql_args: tuple[str, ...]) -> None:
     """Open psql on the configured database (extra arguments go to psql, e.g. -c 'SQL')."""
-    from hnlab import access
+    from hnlab.store import access
 
     sys.exit(access.shell(obj.settings(), list(psql_args)))
 
@@ -159,7 +159,7 @@ def db_shell(obj: Context, psql_args: tuple[str, ...]) -> None:
 @pass_ctx
 def db_serve(obj: Context, port: int) -> None:
     """Keep the embedded server up on 127.0.0.1:PORT for psql, DBeaver or pandas, until Ctrl-C."""
-    from hnlab import access
+    from hnlab.store import access
 
     access.serve(obj.settings(), port, announce=lambda line: click.echo(line, nl=True))
     click.echo("stopped serving")
@@ -170,7 +170,7 @@ def db_serve(obj: Context, port: int) -> None:
 @pass_ctx
 def db_dump(obj: Context, out: Path) -> None:
     """Back up the database to one file (consistent, even while a run collects)."""
-    from hnlab import access
+    from hnlab.store import access
 
     size = access.dump(obj.settings(), out)
     shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} kB"
@@ -182,7 +182,7 @@ def db_dump(obj: Context, out: Path) -> None:
 @pass_ctx
 def db_restore(obj: Context, archive: Path) -> None:
     """Load a backup from 'hnlab db dump' into an empty database."""
-    from hnlab import access
+    from hnlab.store import access
 
     database = access.restore(obj.settings(), archive)
     click.echo(
@@ -195,7 +195,7 @@ def db_restore(obj: Context, archive: Path) -> None:
 @pass_ctx
 def db_stop(obj: Context) -> None:
     """Stop the embedded PostgreSQL server now."""
-    from hnlab.embedded import EmbeddedPostgres
+    from hnlab.store.embedded import EmbeddedPostgres
 
     settings = obj.settings()
     if not settings.uses_embedded:
@@ -231,7 +231,7 @@ def collect(
     obj: Context, story_list: str | None, limit: str | None, threshold: str | None, as_json: bool
 ) -> None:
     """Run one collection now and print its statistics."""
-    from hnlab.factory import collect_once
+    from hnlab.run.factory import collect_once
 
     settings = obj.settings(
         story_list=(story_list, "--list"),
@@ -256,7 +256,7 @@ def collect(
 @pass_ctx
 def run(obj: Context, direct: bool, notebook: Path | None, cron: str | None, once: bool) -> None:
     """Run the hourly collection in the foreground (Ctrl-C drains and stops)."""
-    from hnlab.service import RunnerService
+    from hnlab.run.service import RunnerService
 
     settings = obj.settings(cron=(cron, "--cron"), notebook=(notebook, "--notebook"))
     service = RunnerService(settings, mode="direct" if direct else "notebook")
@@ -307,8 +307,8 @@ def track(
     as_json: bool,
 ) -> None:
     """Record every list's ranks each minute (in the foreground), or one tick with --once."""
-    from hnlab.factory import open_parts
-    from hnlab.service import RunnerService
+    from hnlab.run.factory import open_parts
+    from hnlab.run.service import RunnerService
 
     if ctx.invoked_subcommand is not None:
         return
@@ -352,7 +352,7 @@ def track(
 @pass_ctx
 def track_prune(obj: Context, keep_days: int | None) -> None:
     """Downsample minute ranks older than the retention to hourly (each hour's :00 stays)."""
-    from hnlab.factory import open_parts
+    from hnlab.run.factory import open_parts
 
     settings = obj.settings(track_keep_days=(keep_days, "--keep-days"))
     if not settings.track_keep_days:
@@ -383,7 +383,7 @@ def export() -> None:
 @pass_ctx
 def export_ranks(obj: Context, since: datetime, until: datetime, out: Path) -> None:
     """Minute ranks in [since, until) (UTC) as Parquet, one folder per month."""
-    from hnlab.export import export_ranks as write
+    from hnlab.store.export import export_ranks as write
 
     done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
     click.echo(f"wrote {done.rows} observations in {len(done.files)} file(s) under {out}")
@@ -393,7 +393,7 @@ def export_ranks(obj: Context, since: datetime, until: datetime, out: Path) -> N
 @pass_ctx
 def status(obj: Context) -> None:
     """Show the live runners, the next run time and the last run."""
-    from hnlab import records
+    from hnlab.store import records
 
     settings = obj.settings()
 
@@ -435,7 +435,7 @@ def status(obj: Context) -> None:
 @pass_ctx
 def runs(obj: Context, last: int, as_json: bool) -> None:
     """Show the run history, newest first, one run per line."""
-    from hnlab import records
+    from hnlab.store import records
 
     since = datetime.now(UTC) - timedelta(hours=24)
 
@@ -480,7 +480,7 @@ def _notify_urls(settings: Settings) -> tuple[str, ...]:
 @pass_ctx
 def notify_test(obj: Context) -> None:
     """Send a test message to every URL; say which arrived and why the others did not."""
-    from hnlab.notify import send
+    from hnlab.run.notify import send
 
     deliveries = send(
         _notify_urls(obj.settings()),
@@ -499,9 +499,9 @@ def notify_test(obj: Context) -> None:
 @pass_ctx
 def notify_digest(obj: Context, send: bool) -> None:
     """Print the digest of the last 24 hours (and send it to HNLAB_NOTIFY_URLS)."""
-    from hnlab.factory import open_parts
-    from hnlab.notify import Notifier
-    from hnlab.scheduler import cron_trigger
+    from hnlab.run.factory import open_parts
+    from hnlab.run.notify import Notifier
+    from hnlab.run.scheduler import cron_trigger
 
     settings = obj.settings()
     urls = _notify_urls(settings) if send else ()
@@ -530,7 +530,7 @@ def cache() -> None:
 @pass_ctx
 def cache_check(obj: Context) -> None:
     """Scan the cache for corruption and compare it with PostgreSQL."""
-    from hnlab.maintenance import check_cache
+    from hnlab.store.maintenance import check_cache
 
     report = check_cache(obj.settings())
     _echo_table(list(report.items()))
@@ -542,7 +542,7 @@ def cache_check(obj: Context) -> None:
 @pass_ctx
 def cache_rebuild(obj: Context) -> None:
     """Rebuild the cache from PostgreSQL (a damaged one is moved aside, not deleted)."""
-    from hnlab.maintenance import rebuild_cache
+    from hnlab.store.maintenance import rebuild_cache
 
     written, moved = rebuild_cache(obj.settings())
     if moved:
@@ -590,7 +590,7 @@ def demo(
 
     Every simulated hour is collected once, and every HNLAB_TRACK_EVERY simulated
     minutes (default 1; 0 turns it off) the tracker records a tick."""
-    from hnlab.demo import run_demo
+    from hnlab.sim.demo import run_demo
 
     settings = obj.settings()
     settings.ensure_dirs()
@@ -613,7 +613,7 @@ def demo(
 
 
 def _write_reports(settings: Settings, out: Path, hours: int) -> None:
-    from hnlab.report import build_reports
+    from hnlab.analysis.report import build_reports
 
     index, reports = build_reports(settings, out, hours=hours)
     for r in reports:
@@ -669,7 +669,7 @@ def simulate(
     import signal
     import threading
 
-    from hnlab.simulator import Faults, SimulatedHN
+    from hnlab.sim.server import Faults, SimulatedHN
 
     faults = Faults(
         latency_ms=latency_ms,

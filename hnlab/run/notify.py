@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import records
 from hnlab.config import mask_notify_url
-from hnlab.repository import PostRepository
+from hnlab.store import records
+from hnlab.store.repository import PostRepository
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
-    from hnlab.monitoring import Metrics
+    from hnlab.run.monitoring import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hnlab.analysis.execute import execute
 from hnlab.config import NOTEBOOKS_DIR, Settings, make_dir
 from hnlab.errors import HnlabError
-from hnlab.execute import execute
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def build_reports(
         reports.append(Report(name, target, outcome.ok, outcome.error))
         if not outcome.ok:
             log.error("report %s failed: %s", name, outcome.error)
-    from hnlab import analysis, db
+    from hnlab import analysis
+    from hnlab.store import db
 
     summary = analysis.collection_summary(db.prepare(settings).url)
     index = out_dir / "index.html"

@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import records
-from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.analysis.execute import execute
+from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
-from hnlab.db import engine_url
 from hnlab.errors import DatabaseError, HnlabError
-from hnlab.execute import execute
-from hnlab.tables import STATISTICS
+from hnlab.store import records
+from hnlab.store.db import engine_url
+from hnlab.store.tables import STATISTICS
 
 log = logging.getLogger(__name__)
 

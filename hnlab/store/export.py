@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from hnlab import analysis, db
+from hnlab import analysis
 from hnlab.config import Settings, make_dir
 from hnlab.errors import ConfigError
+from hnlab.store import db
 
 log = logging.getLogger(__name__)
 

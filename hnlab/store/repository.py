@@ -14,9 +14,9 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from hnlab.db import database_errors
-from hnlab.items import Post
-from hnlab.tables import collection_runs, posts
+from hnlab.hn.items import Post
+from hnlab.store.db import database_errors
+from hnlab.store.tables import collection_runs, posts
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hnlab import analysis, ranking
+from hnlab import analysis
+from hnlab.analysis import ranking
 from hnlab.config import Settings
-from hnlab.factory import open_parts
-from hnlab.simulator import SimulatedHN
+from hnlab.run.factory import open_parts
+from hnlab.sim.server import SimulatedHN
 
 
 @dataclass

@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hnlab.cache import RocksDBStore
 from hnlab.config import Settings
 from hnlab.errors import CacheCorruptError, CacheError, CacheLockedError
-from hnlab.items import Post
+from hnlab.hn.items import Post
+from hnlab.store.cache import RocksDBStore
 
 log = logging.getLogger(__name__)
 
 
 def stored_posts(settings: Settings) -> list[Post]:
     """Every post in PostgreSQL, by hn_id."""
-    from hnlab.factory import open_parts
+    from hnlab.run.factory import open_parts
 
     async def read() -> list[Post]:
         async with open_parts(settings) as parts:

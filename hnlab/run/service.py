@@ -18,14 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab import db, records
 from hnlab.config import Settings
 from hnlab.errors import ConfigError, DatabaseError
-from hnlab.factory import Parts, open_parts
-from hnlab.monitoring import Health, Metrics, in_words, serve_http
-from hnlab.notify import Notifier
-from hnlab.runner import MODES, Mode, RunOutcome, SlotRunner
-from hnlab.scheduler import JobScheduler, cron_trigger, latest_fire
+from hnlab.run.factory import Parts, open_parts
+from hnlab.run.monitoring import Health, Metrics, in_words, serve_http
+from hnlab.run.notify import Notifier
+from hnlab.run.runner import MODES, Mode, RunOutcome, SlotRunner
+from hnlab.run.scheduler import JobScheduler, cron_trigger, latest_fire
+from hnlab.store import db, records
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class RunnerService:
 
     async def reports(self) -> None:
         """Regenerate the HTML reports (papermill in a worker thread)."""
-        from hnlab.report import build_reports
+        from hnlab.analysis.report import build_reports
 
         try:
             index, reports = await asyncio.to_thread(

@@ -24,15 +24,15 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from hnlab import db
-from hnlab.cache import RocksDBStore
-from hnlab.client import HNClient
-from hnlab.collector import HourlyPostsCollectorJob
+from hnlab.collect.collector import HourlyPostsCollectorJob
+from hnlab.collect.tracker import MinuteTracker
 from hnlab.config import Settings
-from hnlab.repository import PostRepository
-from hnlab.runner import Mode, SlotRunner, utc_now
-from hnlab.scheduler import JobScheduler
-from hnlab.tracker import MinuteTracker
+from hnlab.hn.client import HNClient
+from hnlab.run.runner import Mode, SlotRunner, utc_now
+from hnlab.run.scheduler import JobScheduler
+from hnlab.store import db
+from hnlab.store.cache import RocksDBStore
+from hnlab.store.repository import PostRepository
 
 Clock = Callable[[], datetime]
 

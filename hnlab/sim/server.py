@@ -32,9 +32,9 @@ from typing import Any
 
 import httpx
 
-from hnlab import simworld
 from hnlab.config import STORY_LISTS
-from hnlab.simworld import FIRST_ID, Rules, World
+from hnlab.sim import world as simworld
+from hnlab.sim.world import FIRST_ID, Rules, World
 
 _WORDS = (
     "Rust",

@@ -65,7 +65,7 @@ def execute(
             "cwd": str(notebook.resolve().parent),
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hnlab.execute", json.dumps(request)],
+            [sys.executable, "-m", "hnlab.analysis.execute", json.dumps(request)],
             env={**os.environ, **env},
             start_new_session=True,
             stdin=subprocess.DEVNULL,

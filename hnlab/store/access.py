@@ -33,9 +33,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hnlab import db, embedded
 from hnlab.config import Settings
 from hnlab.errors import DatabaseError, HnlabError
+from hnlab.store import db, embedded
 
 log = logging.getLogger(__name__)
 

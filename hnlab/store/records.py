@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab.db import database_errors
-from hnlab.tables import STATISTICS, collection_runs, runners, track_ticks
+from hnlab.store.db import database_errors
+from hnlab.store.tables import STATISTICS, collection_runs, runners, track_ticks
 
 SLOT_LOCK_NAMESPACE = 0x686E  # first key of pg_advisory_xact_lock(int, int) for slots
 STALE_ERROR = "run did not finish (process killed or timed out); closed as stale"

@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from hnlab import embedded
 from hnlab.config import Settings, mask_url, normalize_database_url
 from hnlab.errors import DatabaseError, DatabaseUnavailableError, SchemaError
+from hnlab.store import embedded
 
 log = logging.getLogger(__name__)
 

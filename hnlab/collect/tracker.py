@@ -34,12 +34,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hnlab import records
-from hnlab.client import HNClient, ItemResult
 from hnlab.errors import DatabaseError, FetchError
-from hnlab.items import Post, parse_item
-from hnlab.repository import MinutePart, PostRepository, Ranked, drain
-from hnlab.tables import TRACK_LISTS
+from hnlab.hn.client import HNClient, ItemResult
+from hnlab.hn.items import Post, parse_item
+from hnlab.store import records
+from hnlab.store.repository import MinutePart, PostRepository, Ranked, drain
+from hnlab.store.tables import TRACK_LISTS
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,5 @@
+"""The ``hnlab`` command: one module per command group, each a thin wrapper around the package."""
+
+from hnlab.cli.base import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,1 @@
+"""The Hacker News API: the async client (retries, deadlines, concurrency) and item parsing."""
