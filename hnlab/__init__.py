@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from hnlab.run.factory import SchedulerFactory
     from hnlab.run.scheduler import JobScheduler
     from hnlab.store.cache import RocksDBStore
-    from hnlab.store.repository import PostRepository
+    from hnlab.store.posts import PostRepository
 
 __all__ = [
     "HNClient",
@@ -39,7 +39,7 @@ _HOMES = {
     "HourlyPostsCollectorJob": "hnlab.collect.collector",
     "JobScheduler": "hnlab.run.scheduler",
     "Post": "hnlab.hn.items",
-    "PostRepository": "hnlab.store.repository",
+    "PostRepository": "hnlab.store.posts",
     "RocksDBStore": "hnlab.store.cache",
     "SchedulerFactory": "hnlab.run.factory",
     "Settings": "hnlab.config",

@@ -1,5 +1,7 @@
 """Settings: every HNLAB_* variable and CLI override, validated in one place.
 
+Cron expressions are checked here too, by building the trigger they describe.
+
 Nothing here runs at import time. ``Settings.from_env()`` reads the environment
 when asked; everything else in hnlab receives a ``Settings`` (or plain values)
 and never reads ``os.environ`` itself.
@@ -10,17 +12,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from hnlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 DEFAULT_HN_API_URL = "https://hacker-news.firebaseio.com/v0"
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 """The checkout's notebooks: ``collect.ipynb`` and the analysis notebooks."""
 MAX_POSTS_LIMIT = 500
+DEFAULT_CRON = "0 * * * *"
+"""The hourly collection's schedule: at :00 of every hour, UTC."""
 STORY_LISTS = ("top", "new", "best", "ask", "show", "job")
+"""HN's story lists. The minute tracker stores a list as its position in this tuple
+(``rank_minutes.lists``, ``rank_spans.list``): never reorder it, only append."""
 
 _URL_SCHEMES = {
     "postgresql": "postgresql+psycopg",
@@ -129,12 +139,28 @@ def _story_list(label: str, raw: Any) -> str:
     return text
 
 
+def cron_trigger(expression: str = DEFAULT_CRON, label: str = "HNLAB_CRON") -> CronTrigger:
+    """A 5-field cron trigger in UTC, or a ConfigError naming ``label``.
+
+    apscheduler is imported here, when a schedule is needed, not with the settings."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        return CronTrigger.from_crontab(expression, timezone=UTC)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{label} must be a 5-field cron expression such as '0 * * * *', "
+            f"got {expression!r} ({exc})"
+        ) from None
+
+
 def _cron(label: str, raw: Any) -> str:
     text = " ".join(str(raw).split())
     if len(text.split(" ")) != 5:
         raise ConfigError(
             f"{label} must be a 5-field cron expression such as '0 * * * *', got {raw!r}"
         )
+    cron_trigger(text, label)
     return text
 
 
@@ -289,7 +315,7 @@ class Settings:
     read_timeout: float = 10.0
     retry_attempts: int = 4
     run_deadline: float = 300.0
-    cron: str = "0 * * * *"
+    cron: str = DEFAULT_CRON
     misfire_grace_minutes: int = 10
     cell_timeout: float = 600.0
     run_timeout: float = 1800.0

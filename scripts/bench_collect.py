@@ -36,8 +36,8 @@ import httpx
 import sqlalchemy as sa
 from scratch_db import scratch_database
 
-from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
+from hnlab.run.factory import collector_from_settings
 from hnlab.store import db
 from hnlab.store.cache import RocksDBStore
 
@@ -64,7 +64,7 @@ def start_simulator(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
 
 
 async def hnlab_collection(settings: Settings) -> tuple[float, dict[str, Any]]:
-    async with HourlyPostsCollectorJob.from_settings(settings, trigger="manual") as job:
+    async with collector_from_settings(settings, trigger="manual") as job:
         t0 = time.perf_counter()
         stats = await job.run_collection()
         took = time.perf_counter() - t0

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
 from hnlab.errors import CollectionError
+from hnlab.run.factory import collector_from_settings
 from hnlab.sim.server import Faults, Scripted, SimulatedHN
 from hnlab.store import db, records
 from hnlab.store.cache import RocksDBStore
@@ -85,9 +85,7 @@ async def soak(hours: int, seed: int, root: Path) -> dict[str, object]:
     errors = 0
     t0 = time.perf_counter()
     try:
-        async with HourlyPostsCollectorJob.from_settings(
-            settings, trigger="scheduled", clock=sim.clock
-        ) as job:
+        async with collector_from_settings(settings, trigger="scheduled", clock=sim.clock) as job:
             job.record_retry_s = 15
             for hour in range(hours):
                 if hour:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.errors import SchemaError
 from hnlab.hn.items import Post
-from hnlab.store import db, records, repository
+from hnlab.store import db, posts, records
 
 from .helpers import on_loop
 
@@ -177,18 +177,16 @@ class StatementCounter:
 
 
 @pytest.fixture
-def repo(database_url: str, engine: sa.Engine) -> Iterator[repository.PostRepository]:
+def repo(database_url: str, engine: sa.Engine) -> Iterator[posts.PostRepository]:
     async_engine = db.make_async_engine(database_url, pool_pre_ping=False)
-    yield repository.PostRepository(async_engine)
+    yield posts.PostRepository(async_engine)
     asyncio.run(async_engine.dispose())
 
 
 def test_bulk_writes_are_one_statement_each_for_500_rows(
-    repo: repository.PostRepository, engine: sa.Engine
+    repo: posts.PostRepository, engine: sa.Engine
 ) -> None:
-    async def scenario() -> tuple[
-        repository.WriteResult, repository.WriteResult, list[str], set[int]
-    ]:
+    async def scenario() -> tuple[posts.WriteResult, posts.WriteResult, list[str], set[int]]:
         run_id = await records.open_run(repo.engine, trigger="manual", started=T0)
         assert run_id is not None
         first = [post(i) for i in range(1, 301)]
@@ -196,7 +194,7 @@ def test_bulk_writes_are_one_statement_each_for_500_rows(
         counter = StatementCounter(repo.engine.sync_engine)
         seen = [post(i, score=200 + i, dead=i == 5) for i in range(1, 501)]
         obs = [
-            repository.Observation(p.hn_id, rank, p.score, p.comment_count)
+            posts.Observation(p.hn_id, rank, p.score, p.comment_count)
             for rank, p in enumerate(seen, 1)
         ]
         written = await repo.record_observations(
@@ -224,7 +222,7 @@ def test_bulk_writes_are_one_statement_each_for_500_rows(
 
 
 def test_an_older_observation_never_overwrites_a_newer_one(
-    repo: repository.PostRepository, engine: sa.Engine
+    repo: posts.PostRepository, engine: sa.Engine
 ) -> None:
     async def scenario() -> None:
         run_id = await records.open_run(repo.engine, trigger="manual", started=T0)

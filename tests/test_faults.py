@@ -27,7 +27,7 @@ from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store import db, records
 from hnlab.store.cache import RocksDBStore
 from hnlab.store.embedded import EmbeddedPostgres
-from hnlab.store.repository import PostRepository
+from hnlab.store.posts import PostRepository
 
 from .conftest import START
 from .helpers import hnlab_cli, hnlab_process, on_loop, settings_env

@@ -24,7 +24,7 @@ from hnlab.run.service import TRACK_JOB_ID, RunnerService
 from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store import db, records
 from hnlab.store.embedded import EmbeddedPostgres
-from hnlab.store.repository import PostRepository, Ranked
+from hnlab.store.minutes import MinuteRepository, Ranked
 
 from .conftest import START
 from .helpers import hnlab_process, on_loop, settings_env
@@ -226,7 +226,7 @@ def test_loaders_return_hand_made_ticks_with_documented_types(engine: sa.Engine)
     ]
 
     async def write(eng: Any) -> None:
-        repo = PostRepository(eng)
+        repo = MinuteRepository(eng)
         for at, ranked in minutes:
             assert await records.claim_tick(eng, at, at)
             finish = records.finish_tick_statement(at, "succeeded", at, {}, None)
@@ -340,7 +340,7 @@ def hand_made_minutes(engine: sa.Engine, minutes: list[datetime]) -> None:
     """One top list of three stories at each of ``minutes``, scores rising with time."""
 
     async def write(eng: Any) -> None:
-        repo = PostRepository(eng)
+        repo = MinuteRepository(eng)
         for n, at in enumerate(minutes):
             assert await records.claim_tick(eng, at, at)
             finish = records.finish_tick_statement(at, "succeeded", at, {}, None)

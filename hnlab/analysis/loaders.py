@@ -311,7 +311,7 @@ def load_ranks(
     ``None`` for ``since`` or ``until`` leaves that end open. ``hn_ids`` reads only
     the minutes in which those stories were seen (via ``rank_spans``).
     """
-    from hnlab.store.tables import TRACK_LISTS
+    from hnlab.config import STORY_LISTS
 
     filters = []
     params: dict[str, Any] = {
@@ -320,11 +320,11 @@ def load_ranks(
         "max_rank": int(max_rank) if max_rank is not None else 32767,
     }
     if lists is not None:
-        unknown = sorted(set(lists) - set(TRACK_LISTS))
+        unknown = sorted(set(lists) - set(STORY_LISTS))
         if unknown:
-            raise ValueError(f"lists must be some of {', '.join(TRACK_LISTS)}, got {unknown}")
+            raise ValueError(f"lists must be some of {', '.join(STORY_LISTS)}, got {unknown}")
         filters.append("AND l.code = ANY(:codes)")
-        params["codes"] = [TRACK_LISTS.index(name) for name in lists]
+        params["codes"] = [STORY_LISTS.index(name) for name in lists]
     if hn_ids is not None:
         filters.append(
             "AND r.hn_id = ANY(:ids) AND m.sampled_at BETWEEN "
@@ -338,7 +338,7 @@ def load_ranks(
         "datetime64[us, UTC]"
     )
     df["list"] = pd.Categorical.from_codes(
-        df["list"].astype("int64"), categories=pd.Index(TRACK_LISTS)
+        df["list"].astype("int64"), categories=pd.Index(STORY_LISTS)
     )
     return _typed(df, _RANK_TYPES, ())
 

@@ -501,7 +501,7 @@ def notify_digest(obj: Context, send: bool) -> None:
     """Print the digest of the last 24 hours (and send it to HNLAB_NOTIFY_URLS)."""
     from hnlab.run.factory import open_parts
     from hnlab.run.notify import Notifier
-    from hnlab.run.scheduler import cron_trigger
+    from hnlab.config import cron_trigger
 
     settings = obj.settings()
     urls = _notify_urls(settings) if send else ()

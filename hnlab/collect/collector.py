@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import tenacity
 
-from hnlab.config import Settings, validate
+from hnlab.clock import Clock, utc_now
+from hnlab.collect.pipeline import Pipeline
+from hnlab.collect.seed import SeedMethods
+from hnlab.config import validate
 from hnlab.errors import (
     CacheError,
     CollectionError,
@@ -38,11 +39,10 @@ from hnlab.hn.client import HNClient, ItemResult
 from hnlab.hn.items import Post, Skip, parse_item
 from hnlab.store import records
 from hnlab.store.cache import RocksDBStore
-from hnlab.store.repository import Batch, Observation, PostRepository, drain
+from hnlab.store.posts import Batch, Observation, PostRepository
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 SEED_KEYS = (
     "posts_fetched",
     "posts_saved",
@@ -51,11 +51,6 @@ SEED_KEYS = (
     "errors",
     "last_run",
 )
-
-
-def utc_now() -> datetime:
-    """The default clock: now, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -69,7 +64,7 @@ class _Fetched:
     error_samples: list[str] = field(default_factory=list)
 
 
-class HourlyPostsCollectorJob:
+class HourlyPostsCollectorJob(SeedMethods):
     """Collects one story list into PostgreSQL and RocksDB; ``run_collection()`` is the entry."""
 
     def __init__(
@@ -96,7 +91,6 @@ class HourlyPostsCollectorJob:
         self.stale_after = stale_after
         self.record_retry_s = 10.0
         self._statistics: dict[str, Any] = self._empty_statistics()
-        self._last_items: list[ItemResult] = []
 
     # -- the seed's methods ---------------------------------------------------------------
     async def run_collection(
@@ -119,11 +113,11 @@ class HourlyPostsCollectorJob:
         if isinstance(slot, str):
             slot = datetime.fromisoformat(slot)
         t0 = time.perf_counter()
-        run_id, pending, fetching = await self._begin(
+        run_id, pending, pipeline = await self._begin(
             run_id, trigger or self.trigger, started, slot
         )
         try:
-            stats = await self._complete(run_id, started, t0, fetching, pending)
+            stats = await self._complete(run_id, started, t0, pipeline, pending)
         except HnlabError as exc:
             await self._record_failure(run_id, exc)
             raise CollectionError(f"run {run_id} failed: {exc}") from None
@@ -163,50 +157,14 @@ class HourlyPostsCollectorJob:
             return await self.run_collection()
         started = started or self.clock()
         t0 = time.perf_counter()
-        run_id, pending, fetching = await self._begin(run_id, self.trigger, started, None)
-        return await self._complete(run_id, started, t0, fetching, pending)
-
-    async def _fetch_top_stories(self) -> list[dict[str, Any]]:
-        """Fetch the list and its items; return the stories at or above the threshold."""
-        fetched = await self._fetch()
-        keep = {p.hn_id for p in fetched.posts if p.score >= self.score_threshold}
-        return [r.data for r in self._last_items if r.data is not None and r.id in keep]
-
-    def _transform_story_to_post(self, story: dict[str, Any]) -> Post:
-        """Convert one API story into a Post (raises ValueError if it is not a post)."""
-        parsed = parse_item(story, collected_at=self.clock())
-        if isinstance(parsed, Skip):
-            raise ValueError(f"item {story.get('id')!r} is not a post ({parsed.value})")
-        return parsed
-
-    async def _cache_post_metadata(self, post: Post) -> None:
-        """Store one post's metadata in RocksDB."""
-        already_open = self.rocksdb_store.is_open
-        store = self.rocksdb_store.open()
-        try:
-            store.put_metadata([post])
-        finally:
-            if not already_open:
-                store.close()
+        run_id, pending, pipeline = await self._begin(run_id, self.trigger, started, None)
+        return await self._complete(run_id, started, t0, pipeline, pending)
 
     def get_statistics(self) -> dict[str, Any]:
         """The last run's statistics (the seed's keys, and more)."""
         return dict(self._statistics)
 
     # -- internals ----------------------------------------------------------------------
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, trigger: str = "notebook", clock: Clock = utc_now
-    ) -> contextlib.AbstractAsyncContextManager[HourlyPostsCollectorJob]:
-        """``async with HourlyPostsCollectorJob.from_settings(settings) as job:``.
-
-        A shortcut to ``hnlab.factory.collector_from_settings``, the one place that
-        builds the parts (imported here, when called, because the factory imports us).
-        """
-        from hnlab.run.factory import collector_from_settings
-
-        return collector_from_settings(settings, trigger=trigger, clock=clock)
-
     @staticmethod
     def _empty_statistics() -> dict[str, Any]:
         stats: dict[str, Any] = dict.fromkeys(SEED_KEYS, 0)
@@ -215,13 +173,12 @@ class HourlyPostsCollectorJob:
 
     async def _begin(
         self, run_id: int | None, trigger: str, started: datetime, slot: datetime | None
-    ) -> tuple[int, list[int], asyncio.Task[_Fetched]]:
+    ) -> tuple[int, list[int], Pipeline[Batch, _Fetched]]:
         """Start the fetch, and while it loads open (or adopt) the run record, close stale
         ones and list the runs owing cache entries; the fetch is cancelled if that fails."""
         engine = self.post_repository.engine
         self._statistics = self._empty_statistics()
-        self._arrivals: asyncio.Queue[Batch | None] = asyncio.Queue()
-        fetching = asyncio.create_task(self._fetch(self._arrivals))
+        pipeline: Pipeline[Batch, _Fetched] = Pipeline(self._fetch)
         try:
             if run_id is None:
                 run_id = await records.open_run(engine, trigger=trigger, started=started, slot=slot)
@@ -234,41 +191,32 @@ class HourlyPostsCollectorJob:
             await records.close_stale_runs(engine, started - self.stale_after, started)
             pending = [r for r in await records.runs_needing_cache(engine) if r != run_id]
         except BaseException as exc:
-            fetching.cancel()
-            await asyncio.gather(fetching, return_exceptions=True)
+            await pipeline.cancel()
             if not isinstance(exc, DatabaseError):
                 raise
             log.error("collection not started: %s", exc)
             raise CollectionError(f"collection not started: {exc}") from None
-        return run_id, pending, fetching
+        return run_id, pending, pipeline
 
     async def _complete(
         self,
         run_id: int,
         started: datetime,
         t0: float,
-        fetching: asyncio.Task[_Fetched],
+        pipeline: Pipeline[Batch, _Fetched],
         pending: list[int],
     ) -> dict[str, Any]:
-        """Snapshot, filter, save and cache what ``fetching`` brings; return the statistics."""
+        """Snapshot, filter, save and cache what the fetch brings; return the statistics."""
         stats = self._statistics  # fresh since _begin; the fetch adds its API usage to it
         stats["run_id"] = run_id
         stats["last_run"] = started.isoformat()
 
-        arrivals = self._arrivals
-        writing = asyncio.create_task(
-            self.post_repository.write_observations(
-                run_id, self.story_list, drain(arrivals), started
+        fetched, writing = await pipeline.write(
+            lambda batches: self.post_repository.write_observations(
+                run_id, self.story_list, batches, started
             )
         )
-        try:
-            fetched = await fetching
-        except BaseException:
-            writing.cancel()  # the transaction rolls back: nothing of this run is written
-            await asyncio.gather(writing, return_exceptions=True)
-            raise
         t_fetched = time.perf_counter()
-        arrivals.put_nowait(None)
         written = await writing
         kept = [p for p in fetched.posts if p.score >= self.score_threshold]
         inserted = set(written.inserted)
@@ -297,10 +245,9 @@ class HourlyPostsCollectorJob:
         )
         return stats
 
-    async def _fetch(self, arrivals: asyncio.Queue[Batch | None] | None = None) -> _Fetched:
-        """The list, then its items; each answer is parsed as it arrives and, with
-        ``arrivals``, queued for the writer (its observations and posts). ``posts`` end
-        in rank order."""
+    async def _fetch(self, arrivals: asyncio.Queue[Batch | None]) -> _Fetched:
+        """The list, then its items; each answer is parsed as it arrives and queued for
+        the writer (its observations and posts). ``posts`` end in rank order."""
         fetched = _Fetched()
         found: list[tuple[int, Post | None]] = []
         failed: list[tuple[int, str]] = []
@@ -322,8 +269,7 @@ class HourlyPostsCollectorJob:
             else:
                 found.append((rank, None))
                 batch = Batch([Observation(result.id, rank, None, None)])
-            if arrivals is not None:
-                arrivals.put_nowait(batch)
+            arrivals.put_nowait(batch)
 
         async with self.hn_client as hn:
             hn.restart_deadline()
@@ -331,13 +277,12 @@ class HourlyPostsCollectorJob:
             try:
                 ids = (await hn.story_ids(self.story_list))[: self.limit]
                 collected_at = self.clock()
-                results = await hn.items(ids, arrived)
+                await hn.items(ids, arrived)
             except FetchError as exc:
                 raise FetchError(f"cannot fetch the {self.story_list} list: {exc}") from None
             finally:  # what the API was asked and how it failed, for the record and metrics
                 self._statistics["api_requests"] = hn.requests_made - requests
                 self._statistics["api_failures"] = dict(hn.failures - failures)
-        self._last_items = results
         fetched.ids = ids
         found.sort(key=lambda entry: entry[0])
         fetched.posts = [post for _, post in found if post is not None]

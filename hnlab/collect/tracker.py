@@ -29,26 +29,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hnlab.clock import Clock, utc_now
+from hnlab.collect.pipeline import Pipeline
+from hnlab.config import STORY_LISTS
 from hnlab.errors import DatabaseError, FetchError
 from hnlab.hn.client import HNClient, ItemResult
 from hnlab.hn.items import Post, parse_item
 from hnlab.store import records
-from hnlab.store.repository import MinutePart, PostRepository, Ranked, drain
-from hnlab.store.tables import TRACK_LISTS
+from hnlab.store.minutes import MinutePart, MinuteRepository, Ranked
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The default clock: now, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -75,7 +70,7 @@ class MinuteTracker:
 
     def __init__(
         self,
-        repository: PostRepository,
+        repository: MinuteRepository,
         client: HNClient,
         *,
         lists: Sequence[str],
@@ -85,9 +80,9 @@ class MinuteTracker:
     ) -> None:
         if not 1 <= every <= 60:
             raise ValueError(f"every must be 1 to 60 minutes, got {every!r}")
-        unknown = [name for name in lists if name not in TRACK_LISTS]
+        unknown = [name for name in lists if name not in STORY_LISTS]
         if unknown or not lists:
-            raise ValueError(f"lists must be some of {', '.join(TRACK_LISTS)}, got {lists!r}")
+            raise ValueError(f"lists must be some of {', '.join(STORY_LISTS)}, got {lists!r}")
         self.repository = repository
         self.client = client
         self.lists = tuple(lists)
@@ -127,16 +122,15 @@ class MinuteTracker:
         t0 = time.perf_counter()
         requests = self.client.requests_made
         # The lists load while the minute is claimed; a minute taken already cancels them.
-        arrivals: asyncio.Queue[MinutePart | None] = asyncio.Queue()
-        fetching = asyncio.create_task(self._fetch(arrivals))
+        pipeline: Pipeline[MinutePart, tuple[list[Ranked], list[str], int]]
+        pipeline = Pipeline(self._fetch)
         claimed = False
         try:
             await records.close_stale_ticks(self.engine, started - self.stale_after, started)
             claimed = await records.claim_tick(self.engine, slot, started)
         finally:
             if not claimed:
-                fetching.cancel()
-                await asyncio.gather(fetching, return_exceptions=True)
+                await pipeline.cancel()
         if not claimed:
             return TickResult(slot, "skipped", error=f"{slot:%Y-%m-%d %H:%M}Z is recorded already")
         # Spans are written once the lists are known and stories as their items arrive,
@@ -144,14 +138,10 @@ class MinuteTracker:
         final: asyncio.Future[tuple[Sequence[Ranked], Any]] = (
             asyncio.get_running_loop().create_future()
         )
-        writing = asyncio.create_task(self.repository.write_minute(slot, drain(arrivals), final))
-        try:
-            ranked, failures, failed_items = await fetching
-        except BaseException:
-            writing.cancel()  # rolls back: a tick that fails here writes nothing
-            await asyncio.gather(writing, return_exceptions=True)
-            raise
-        arrivals.put_nowait(None)
+        fetched, writing = await pipeline.write(
+            lambda parts: self.repository.write_minute(slot, parts, final)
+        )
+        ranked, failures, failed_items = fetched
         try:
             result = TickResult(
                 slot,
@@ -211,11 +201,11 @@ class MinuteTracker:
         }
 
     async def _fetch(
-        self, arrivals: asyncio.Queue[MinutePart | None] | None = None
+        self, arrivals: asyncio.Queue[MinutePart | None]
     ) -> tuple[list[Ranked], list[str], int]:
         """The lists, then every item on them once: the ranked lists, the lists that
-        failed (named) and how many items failed after retries. With
-        ``arrivals``, the lists' memberships and each story are queued as they come."""
+        failed (named) and how many items failed after retries. The lists' memberships
+        and each story are queued for the writer as they come."""
         posts: dict[int, Post] = {}
         seen_at = self.clock()
 
@@ -223,8 +213,7 @@ class MinuteTracker:
             parsed = parse_item(item.data, collected_at=seen_at) if item.ok else None
             if isinstance(parsed, Post):
                 posts[item.id] = parsed
-                if arrivals is not None:
-                    arrivals.put_nowait(MinutePart(stories=[parsed]))
+                arrivals.put_nowait(MinutePart(stories=[parsed]))
 
         async with self.client as hn:
             hn.restart_deadline()
@@ -240,11 +229,11 @@ class MinuteTracker:
                     raise answer
                 else:
                     ids[name] = answer[: self.depth[name]]
-            if arrivals is not None and ids:
+            if ids:
                 arrivals.put_nowait(
                     MinutePart(
                         [i for listed in ids.values() for i in listed],
-                        [TRACK_LISTS.index(n) for n, listed in ids.items() for _ in listed],
+                        [STORY_LISTS.index(n) for n, listed in ids.items() for _ in listed],
                     )
                 )
             wanted = list(dict.fromkeys(i for listed in ids.values() for i in listed))
@@ -254,7 +243,7 @@ class MinuteTracker:
             shown = [posts.get(i) for i in listed]
             ranked.append(
                 Ranked(
-                    TRACK_LISTS.index(name),
+                    STORY_LISTS.index(name),
                     listed,
                     [p.score if p else None for p in shown],
                     [p.comment_count if p else None for p in shown],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,17 +24,17 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from hnlab.clock import Clock, utc_now
 from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.collect.tracker import MinuteTracker
 from hnlab.config import Settings
 from hnlab.hn.client import HNClient
-from hnlab.run.runner import Mode, SlotRunner, utc_now
+from hnlab.run.runner import Mode, SlotRunner
 from hnlab.run.scheduler import JobScheduler
 from hnlab.store import db
 from hnlab.store.cache import RocksDBStore
-from hnlab.store.repository import PostRepository
-
-Clock = Callable[[], datetime]
+from hnlab.store.minutes import MinuteRepository
+from hnlab.store.posts import PostRepository
 
 
 def build_client(
@@ -85,7 +85,7 @@ def build_tracker(
 ) -> MinuteTracker:
     """The minute tracker on ``engine``, with the settings' lists, depths and interval."""
     return MinuteTracker(
-        PostRepository(engine),
+        MinuteRepository(engine),
         build_client(settings, transport=transport),
         lists=settings.track_lists,
         depth=settings.track_depth,

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.config import mask_notify_url
 from hnlab.store import records
-from hnlab.store.repository import PostRepository
+from hnlab.store.posts import PostRepository
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger

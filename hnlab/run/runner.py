@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.analysis.execute import execute
+from hnlab.clock import Clock, utc_now
 from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
 from hnlab.errors import DatabaseError, HnlabError
@@ -38,14 +38,8 @@ from hnlab.store.tables import STATISTICS
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 Mode = Literal["notebook", "direct"]
 MODES: tuple[Mode, ...] = ("notebook", "direct")
-
-
-def utc_now() -> datetime:
-    """The default clock: now, in UTC."""
-    return datetime.now(UTC)
 
 
 def output_path(runs_dir: Path, moment: datetime) -> Path:

@@ -40,30 +40,19 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hnlab.clock import utc_now
 from hnlab.collect.collector import HourlyPostsCollectorJob
-from hnlab.errors import ConfigError, DatabaseError, DatabaseUnavailableError, JobNotFoundError
+from hnlab.config import DEFAULT_CRON, cron_trigger
+from hnlab.errors import DatabaseError, DatabaseUnavailableError, JobNotFoundError
 from hnlab.run.runner import SlotRunner
 from hnlab.store import records
 
 log = logging.getLogger(__name__)
 
 HOURLY_JOB_ID = "hourly_posts_collection"
-DEFAULT_CRON = "0 * * * *"
 SlotBody = Callable[[datetime], Awaitable[Any] | Any]  # one slot: a coroutine, or a thread
-
-
-def cron_trigger(expression: str = DEFAULT_CRON, label: str = "HNLAB_CRON") -> CronTrigger:
-    """A 5-field cron trigger in UTC, or a ConfigError naming ``label``."""
-    try:
-        return CronTrigger.from_crontab(expression, timezone=UTC)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(
-            f"{label} must be a 5-field cron expression such as '0 * * * *', "
-            f"got {expression!r} ({exc})"
-        ) from None
 
 
 def latest_fire(trigger: BaseTrigger, now: datetime, lookback: timedelta) -> datetime | None:
@@ -109,7 +98,7 @@ class JobScheduler:
         self.trigger = cron_trigger(cron)
         self.misfire_grace = timedelta(minutes=misfire_grace_minutes)
         self.drain_timeout = drain_timeout
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utc_now
         self.hourly_collector: HourlyPostsCollectorJob | None = None
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(

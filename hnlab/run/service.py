@@ -14,17 +14,18 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab.config import Settings
+from hnlab.clock import utc_now
+from hnlab.config import Settings, cron_trigger
 from hnlab.errors import ConfigError, DatabaseError
 from hnlab.run.factory import Parts, open_parts
 from hnlab.run.monitoring import Health, Metrics, in_words, serve_http
 from hnlab.run.notify import Notifier
 from hnlab.run.runner import MODES, Mode, RunOutcome, SlotRunner
-from hnlab.run.scheduler import JobScheduler, cron_trigger, latest_fire
+from hnlab.run.scheduler import JobScheduler, latest_fire
 from hnlab.store import db, records
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class RunnerService:
         self.settings = settings
         self.collect = collect
         self.mode: Mode = mode
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utc_now
         self.trigger = cron_trigger(settings.cron, settings.label("cron"))
         self.report_trigger = cron_trigger(settings.report_cron, settings.label("report_cron"))
         notebook = settings.collect_notebook

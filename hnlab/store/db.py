@@ -1,5 +1,8 @@
 """PostgreSQL: URLs, engines, the schema, and the one place driver errors become DatabaseError.
 
+It also holds the few async helpers every repository reads and writes through
+(``connection``, ``transaction``, ``read``, ``write``) and the advisory lock keys.
+
 One ``postgresql+psycopg://`` URL serves the async engine (collections, run
 records) and the sync engine (analysts, pandas, migrations). An async engine
 never crosses event loops: make one per loop.
@@ -14,14 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hnlab.config import Settings, mask_url, normalize_database_url
 from hnlab.errors import DatabaseError, DatabaseUnavailableError, SchemaError
@@ -30,7 +33,14 @@ from hnlab.store import embedded
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = 0x686E6C6162
+
+# Advisory lock keys, all in one place so no two uses ever share one.
+MIGRATION_LOCK = 0x686E6C6162
+"""pg_advisory_xact_lock(bigint): one migration at a time."""
+PARTITION_LOCK = 0x686E7061
+"""pg_advisory_xact_lock(bigint): one process creates rank_minutes' partitions."""
+SLOT_LOCK_NAMESPACE = 0x686E
+"""pg_advisory_xact_lock(int, int): (this, the slot's hour) claims an hourly slot."""
 
 CONNECT_TIMEOUT_S = 10
 """How long a new connection may take unless the URL sets ``connect_timeout``.
@@ -74,6 +84,40 @@ def database_errors(eng: sa.Engine | AsyncEngine) -> Iterator[None]:
         yield
     except (sa_exc.SQLAlchemyError, OSError) as exc:
         raise database_error(eng, exc) from None
+
+
+Row = dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reading; driver errors leave as one DatabaseError line."""
+    with database_errors(engine):
+        async with engine.connect() as conn:
+            yield conn
+
+
+@contextlib.asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction, committed on exit; driver errors leave as one DatabaseError line."""
+    with database_errors(engine):
+        async with engine.begin() as conn:
+            yield conn
+
+
+async def read(engine: AsyncEngine, stmt: Any) -> list[Row]:
+    """The rows of ``stmt`` as dicts."""
+    async with connection(engine) as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def write(engine: AsyncEngine, *statements: Any) -> Any:
+    """Run ``statements`` in one transaction; return the last one's result."""
+    result = None
+    async with transaction(engine) as conn:
+        for stmt in statements:
+            result = await conn.execute(stmt)
+    return result
 
 
 # -- URLs and engines ------------------------------------------------------------------
@@ -214,7 +258,7 @@ def upgrade(eng: sa.Engine) -> tuple[str | None, str]:
 
     try:
         with database_errors(eng), eng.begin() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             command.upgrade(_alembic_config(conn), "head")
     except CommandError as exc:  # a revision this hnlab does not ship: a newer hnlab wrote it
         raise SchemaError(

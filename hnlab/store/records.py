@@ -23,13 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab.store.db import database_errors
+from hnlab.store.db import SLOT_LOCK_NAMESPACE, Row, read, write
 from hnlab.store.tables import STATISTICS, collection_runs, runners, track_ticks
 
-SLOT_LOCK_NAMESPACE = 0x686E  # first key of pg_advisory_xact_lock(int, int) for slots
 STALE_ERROR = "run did not finish (process killed or timed out); closed as stale"
-
-Row = dict[str, Any]
 
 
 def host_name() -> str:
@@ -37,26 +34,10 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-async def _write(engine: AsyncEngine, *statements: Any) -> Any:
-    """Run ``statements`` in one transaction; return the last one's result."""
-    result = None
-    with database_errors(engine):
-        async with engine.begin() as conn:
-            for stmt in statements:
-                result = await conn.execute(stmt)
-    return result
-
-
-async def _read(engine: AsyncEngine, stmt: Any) -> list[Row]:
-    with database_errors(engine):
-        async with engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
-
-
 async def _by_status(engine: AsyncEngine, table: sa.Table, *where: Any) -> dict[str, int]:
     """How many rows of ``table`` match ``where``, by their ``status``."""
     stmt = sa.select(table.c.status, sa.func.count().label("n")).where(*where)
-    rows = await _read(engine, stmt.group_by(table.c.status))
+    rows = await read(engine, stmt.group_by(table.c.status))
     return {r["status"]: int(r["n"]) for r in rows}
 
 
@@ -86,14 +67,14 @@ async def open_run(
         notebook_path=notebook_path,
     )
     if slot is None:
-        return int((await _write(engine, insert.returning(collection_runs.c.id))).scalar_one())
+        return int((await write(engine, insert.returning(collection_runs.c.id))).scalar_one())
     lock = sa.select(
         sa.func.pg_advisory_xact_lock(
             SLOT_LOCK_NAMESPACE, int(slot.astimezone(UTC).timestamp() // 3600)
         )
     )
     claim = insert.on_conflict_do_nothing(index_elements=["slot"]).returning(collection_runs.c.id)
-    got = (await _write(engine, lock, claim)).scalar_one_or_none()
+    got = (await write(engine, lock, claim)).scalar_one_or_none()
     return int(got) if got is not None else None
 
 
@@ -137,7 +118,7 @@ async def finish_run(
     stmt = collection_runs.update().where(collection_runs.c.id == run_id).values(**values)
     if only_if_running:
         stmt = stmt.where(collection_runs.c.status == "running")
-    return bool((await _write(engine, stmt)).rowcount)
+    return bool((await write(engine, stmt)).rowcount)
 
 
 async def record_event(
@@ -158,7 +139,7 @@ async def record_event(
             set_={"status": status, "error": error, "finished_at": at},
             where=collection_runs.c.status == "running",
         )
-    await _write(engine, stmt)
+    await write(engine, stmt)
 
 
 async def close_stale_runs(engine: AsyncEngine, older_than: datetime, now: datetime) -> int:
@@ -174,13 +155,13 @@ async def _close_stale(
         .where(table.c.status == "running", table.c.started_at < older_than)
         .values(status="failed", finished_at=now, error=error)
     )
-    return int((await _write(engine, stmt)).rowcount)
+    return int((await write(engine, stmt)).rowcount)
 
 
 # -- the cache's debt ----------------------------------------------------------------------
 async def runs_needing_cache(engine: AsyncEngine) -> list[int]:
     """Ids of runs whose new posts may be missing from RocksDB."""
-    rows = await _read(
+    rows = await read(
         engine, sa.select(collection_runs.c.id).where(collection_runs.c.cache_pending)
     )
     return [r["id"] for r in rows]
@@ -189,7 +170,7 @@ async def runs_needing_cache(engine: AsyncEngine) -> list[int]:
 async def clear_cache_pending(engine: AsyncEngine, run_ids: Sequence[int]) -> None:
     """Mark runs' posts as cached."""
     if run_ids:
-        await _write(
+        await write(
             engine,
             collection_runs.update()
             .where(collection_runs.c.id.in_(list(run_ids)))
@@ -200,14 +181,14 @@ async def clear_cache_pending(engine: AsyncEngine, run_ids: Sequence[int]) -> No
 # -- reading -------------------------------------------------------------------------------
 async def get_run(engine: AsyncEngine, run_id: int) -> Row | None:
     """One run record as a dict, or None."""
-    rows = await _read(engine, collection_runs.select().where(collection_runs.c.id == run_id))
+    rows = await read(engine, collection_runs.select().where(collection_runs.c.id == run_id))
     return rows[0] if rows else None
 
 
 async def recent_runs(engine: AsyncEngine, last: int = 20) -> list[Row]:
     """The newest ``last`` run records, newest first."""
     stmt = collection_runs.select().order_by(collection_runs.c.id.desc()).limit(last)
-    return await _read(engine, stmt)
+    return await read(engine, stmt)
 
 
 # -- runners -------------------------------------------------------------------------------
@@ -233,18 +214,18 @@ async def beat(
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_={"last_beat": now, "next_run_at": next_run_at}
     )
-    await _write(engine, stmt)
+    await write(engine, stmt)
 
 
 async def remove_runner(engine: AsyncEngine, runner_id: str) -> None:
     """Delete this runner's heartbeat row."""
-    await _write(engine, runners.delete().where(runners.c.id == runner_id))
+    await write(engine, runners.delete().where(runners.c.id == runner_id))
 
 
 async def live_runners(engine: AsyncEngine, since: datetime) -> list[Row]:
     """Runners whose heartbeat is newer than ``since``."""
     stmt = runners.select().where(runners.c.last_beat >= since).order_by(runners.c.started_at)
-    return await _read(engine, stmt)
+    return await read(engine, stmt)
 
 
 # -- for monitoring ------------------------------------------------------------------------
@@ -260,7 +241,7 @@ async def last_finished(engine: AsyncEngine, *, succeeded: bool = False) -> Row 
         .order_by(collection_runs.c.finished_at.desc())
         .limit(1)
     )
-    rows = await _read(engine, stmt)
+    rows = await read(engine, stmt)
     return rows[0] if rows else None
 
 
@@ -279,7 +260,7 @@ async def failure_streak(engine: AsyncEngine) -> list[Row]:
         )
         .order_by(collection_runs.c.finished_at)
     )
-    return await _read(engine, stmt)
+    return await read(engine, stmt)
 
 
 async def outcomes_between(engine: AsyncEngine, since: datetime, until: datetime) -> dict[str, int]:
@@ -300,7 +281,7 @@ async def claim_tick(engine: AsyncEngine, slot: datetime, started: datetime) -> 
         .on_conflict_do_nothing(index_elements=["slot"])
         .returning(track_ticks.c.slot)
     )
-    return (await _write(engine, stmt)).scalar_one_or_none() is not None
+    return (await write(engine, stmt)).scalar_one_or_none() is not None
 
 
 def finish_tick_statement(
@@ -338,7 +319,7 @@ async def record_missed_tick(
         )
         .on_conflict_do_nothing(index_elements=["slot"])
     )
-    await _write(engine, stmt)
+    await write(engine, stmt)
 
 
 async def close_stale_ticks(engine: AsyncEngine, older_than: datetime, now: datetime) -> int:
@@ -348,7 +329,7 @@ async def close_stale_ticks(engine: AsyncEngine, older_than: datetime, now: date
 
 async def get_tick(engine: AsyncEngine, slot: datetime) -> Row | None:
     """One tick's record, or None."""
-    rows = await _read(engine, track_ticks.select().where(track_ticks.c.slot == slot))
+    rows = await read(engine, track_ticks.select().where(track_ticks.c.slot == slot))
     return rows[0] if rows else None
 
 

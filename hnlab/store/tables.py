@@ -123,8 +123,6 @@ runners = Table(
 )
 
 # -- minute tracking (migration 0002) ---------------------------------------------------------
-TRACK_LISTS = ("top", "new", "best", "ask", "show", "job")
-"""List codes in rank_minutes.lists are positions in this tuple: never reorder it."""
 TICK_STATUSES = ("running", "succeeded", "failed", "missed")
 
 stories = Table(
