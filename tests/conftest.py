@@ -104,7 +104,7 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
         conn.execute(
             sa.text(
                 "TRUNCATE posts, post_snapshots, collection_runs, runners, stories, "
-                "rank_minutes, rank_spans, track_ticks RESTART IDENTITY"
+                "rank_minutes, rank_spans, track_ticks, job_outcomes RESTART IDENTITY"
             )
         )
     yield eng

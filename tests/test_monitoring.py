@@ -24,7 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from hnlab import __version__
 from hnlab.config import Settings
 from hnlab.errors import ConfigError
-from hnlab.run.service import DIGEST_JOB_ID, RunnerService
+from hnlab.run.notify import DIGEST_JOB_ID
+from hnlab.run.service import RunnerService
 from hnlab.sim.server import SimulatedHN
 
 from .conftest import START

@@ -17,7 +17,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from hnlab import JobScheduler, SchedulerFactory
 from hnlab.config import Settings
 from hnlab.errors import ConfigError, JobNotFoundError
-from hnlab.run.scheduler import HOURLY_JOB_ID, latest_fire
+from hnlab.run.runner import HOURLY_JOB_ID
+from hnlab.run.scheduler import latest_fire
 from hnlab.store import db, records
 
 from .conftest import START

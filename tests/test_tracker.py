@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from hnlab import analysis
-from hnlab.collect.tracker import TickResult
+from hnlab.collect.tracker import TRACK_JOB_ID, TickResult
 from hnlab.config import Settings
 from hnlab.run.factory import open_parts
-from hnlab.run.service import TRACK_JOB_ID, RunnerService
+from hnlab.run.service import RunnerService
 from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store import db, records
 from hnlab.store.embedded import EmbeddedPostgres

@@ -12,6 +12,7 @@ it. Like the reports it loads nothing from the network.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -23,6 +24,7 @@ from typing import Any
 from hnlab.analysis.execute import execute
 from hnlab.config import NOTEBOOKS_DIR, Settings, make_dir
 from hnlab.errors import HnlabError
+from hnlab.jobs import Body, Job, Runtime, register
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +180,36 @@ a{{color:inherit;text-decoration:none}}
 <p><small>Generated {now:%Y-%m-%d %H:%M} UTC. Each report is one self-contained file.</small></p>
 </body></html>
 """
+
+
+REPORT_JOB_ID = "report_generation"
+
+
+def _reports_job(runtime: Runtime) -> Body:
+    settings = runtime.settings
+
+    async def reports() -> str | None:
+        """Regenerate the HTML reports (papermill in a worker thread)."""
+        try:
+            index, built = await asyncio.to_thread(build_reports, settings, settings.reports_dir)
+        except Exception as exc:  # a report must never stop the runner
+            return f"reports not written: {exc}"
+        log.info("reports written to %s (%s ok of %s)", index, sum(r.ok for r in built), len(built))
+        failed = [r.name for r in built if not r.ok]
+        return (
+            f"{len(failed)} of {len(built)} reports failed: {', '.join(failed)}" if failed else None
+        )
+
+    return reports
+
+
+register(
+    Job(
+        REPORT_JOB_ID,
+        "HTML reports",
+        "report_cron",
+        trigger=lambda s: s.report_cron,
+        build=_reports_job,
+        group="collect",
+    )
+)

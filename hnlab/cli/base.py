@@ -26,6 +26,8 @@ from hnlab.store.tables import STATISTICS
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from hnlab.store.db import Row
+
 T = TypeVar("T")
 
 log = logging.getLogger("hnlab")
@@ -392,16 +394,16 @@ def export_ranks(obj: Context, since: datetime, until: datetime, out: Path) -> N
 @cli.command()
 @pass_ctx
 def status(obj: Context) -> None:
-    """Show the live runners, the next run time and the last run."""
+    """Show the live runners, each job's last outcome, and the last collection run."""
     from hnlab.store import records
 
     settings = obj.settings()
 
-    async def read(engine: AsyncEngine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def read(engine: AsyncEngine) -> tuple[list[Row], list[Row], list[Row]]:
         alive = await records.live_runners(engine, datetime.now(UTC) - timedelta(minutes=3))
-        return alive, await records.recent_runs(engine, 1)
+        return alive, await records.job_outcome_rows(engine), await records.recent_runs(engine, 1)
 
-    where, (alive, last) = _read_records(settings, read)
+    where, (alive, outcomes, last) = _read_records(settings, read)
     click.echo(f"database: {where}")
     if alive:
         for r in alive:
@@ -411,6 +413,13 @@ def status(obj: Context) -> None:
             )
     else:
         click.echo("runners: none alive (start one with 'hnlab run')")
+    for o in outcomes:
+        line = f"job {o['job_id']}: {o['outcome']} at {_fmt_time(o['at'])}"
+        if o["outcome"] == "failed":
+            line += (
+                f" ({o['failures']} in a row since {_fmt_time(o['failing_since'])}): {o['error']}"
+            )
+        click.echo(line)
     if not last:
         click.echo("last run: none yet")
         return
@@ -499,9 +508,9 @@ def notify_test(obj: Context) -> None:
 @pass_ctx
 def notify_digest(obj: Context, send: bool) -> None:
     """Print the digest of the last 24 hours (and send it to HNLAB_NOTIFY_URLS)."""
+    from hnlab.config import cron_trigger
     from hnlab.run.factory import open_parts
     from hnlab.run.notify import Notifier
-    from hnlab.config import cron_trigger
 
     settings = obj.settings()
     urls = _notify_urls(settings) if send else ()

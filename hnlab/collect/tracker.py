@@ -40,6 +40,7 @@ from hnlab.config import STORY_LISTS
 from hnlab.errors import DatabaseError, FetchError
 from hnlab.hn.client import HNClient, ItemResult
 from hnlab.hn.items import Post, parse_item
+from hnlab.jobs import Body, Job, Runtime, register
 from hnlab.store import records
 from hnlab.store.minutes import MinutePart, MinuteRepository, Ranked
 
@@ -251,3 +252,64 @@ class MinuteTracker:
             )
         failed_items = sum(not item.ok for item in items)
         return ranked, failures, failed_items
+
+
+TRACK_JOB_ID = "minute_tracker"
+PRUNE_JOB_ID = "tracker_retention"
+
+
+def _tick_job(runtime: Runtime) -> Body:
+    """Tick every HNLAB_TRACK_EVERY minutes; a late tick records itself as missed."""
+    tracker = runtime.parts.tracker(clock=runtime.clock)
+    label = runtime.settings.label("track_every")
+    depth = ", ".join(f"{name} {tracker.depth[name]}" for name in tracker.lists)
+    runtime.say(f"tracking every {tracker.every} min ({label}): {depth}")
+
+    async def tick() -> str | None:
+        try:
+            result = await tracker.tick(scheduled=True)
+        except DatabaseError as exc:
+            return f"tick not recorded: {exc}"
+        runtime.metrics.observe_tick(result.status, result.observations, runtime.clock())
+        return (result.error or "every list failed") if result.status == "failed" else None
+
+    return tick
+
+
+def _prune_job(runtime: Runtime) -> Body:
+    """Downsample minutes older than HNLAB_TRACK_KEEP_DAYS to hourly, daily."""
+    tracker = runtime.parts.tracker(clock=runtime.clock)
+    keep = runtime.settings.track_keep_days
+
+    async def prune() -> str | None:
+        try:
+            await tracker.prune(keep)
+        except DatabaseError as exc:
+            return f"minute data not downsampled: {exc}"
+        return None
+
+    return prune
+
+
+register(
+    Job(
+        TRACK_JOB_ID,
+        "Minute tracker",
+        "track_every",
+        trigger=lambda s: f"*/{s.track_every} * * * *" if s.track_every else None,
+        build=_tick_job,
+        group="track",
+        # always run: the tick itself records a late one as missed
+        options={"max_instances": 1, "misfire_grace_time": 24 * 3600},
+    )
+)
+register(
+    Job(
+        PRUNE_JOB_ID,
+        "Tracker retention",
+        "track_keep_days",
+        trigger=lambda s: "30 3 * * *" if s.track_every and s.track_keep_days else None,
+        build=_prune_job,
+        group="track",
+    )
+)

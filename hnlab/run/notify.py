@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.config import mask_notify_url
+from hnlab.errors import DatabaseError
+from hnlab.jobs import Body, Job, Runtime, register
 from hnlab.store import records
 from hnlab.store.posts import PostRepository
 
@@ -218,3 +220,33 @@ class Notifier:
 def _hours(delta: timedelta) -> str:
     hours = max(1, round(delta.total_seconds() / 3600))
     return f"{hours} hour" + ("s" if hours > 1 else "")
+
+
+DIGEST_JOB_ID = "daily_digest"
+
+
+def _digest_job(runtime: Runtime) -> Body | None:
+    notifier = runtime.notifier
+    if notifier is None:
+        return None
+
+    async def digest() -> str | None:
+        """Send the daily digest."""
+        try:
+            await notifier.send_digest(runtime.clock())
+        except DatabaseError as exc:
+            return f"digest not sent: {exc}"
+        return None
+
+    return digest
+
+
+register(
+    Job(
+        DIGEST_JOB_ID,
+        "Daily digest",
+        "digest_cron",
+        trigger=lambda s: s.digest_cron,
+        build=_digest_job,
+    )
+)

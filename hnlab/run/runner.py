@@ -32,6 +32,7 @@ from hnlab.clock import Clock, utc_now
 from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import Settings
 from hnlab.errors import DatabaseError, HnlabError
+from hnlab.jobs import Job, register
 from hnlab.store import records
 from hnlab.store.db import engine_url
 from hnlab.store.tables import STATISTICS
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["notebook", "direct"]
 MODES: tuple[Mode, ...] = ("notebook", "direct")
+HOURLY_JOB_ID = "hourly_posts_collection"
 
 
 def output_path(runs_dir: Path, moment: datetime) -> Path:
@@ -221,3 +223,16 @@ class SlotRunner:
                 notebook_path=outcome.notebook_path,
                 only_if_running=self.mode == "direct",
             )
+
+
+register(
+    Job(
+        HOURLY_JOB_ID,
+        "Hourly posts collection",
+        "cron",
+        trigger=lambda settings: settings.cron,
+        build=lambda runtime: runtime.run_slot,
+        group="collect",
+        slots=True,
+    )
+)

@@ -46,12 +46,11 @@ from hnlab.clock import utc_now
 from hnlab.collect.collector import HourlyPostsCollectorJob
 from hnlab.config import DEFAULT_CRON, cron_trigger
 from hnlab.errors import DatabaseError, DatabaseUnavailableError, JobNotFoundError
-from hnlab.run.runner import SlotRunner
+from hnlab.run.runner import HOURLY_JOB_ID, SlotRunner
 from hnlab.store import records
 
 log = logging.getLogger(__name__)
 
-HOURLY_JOB_ID = "hourly_posts_collection"
 SlotBody = Callable[[datetime], Awaitable[Any] | Any]  # one slot: a coroutine, or a thread
 
 

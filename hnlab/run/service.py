@@ -1,9 +1,11 @@
-"""RunnerService: what ``hnlab run`` is: the scheduler, heartbeats, catch-up and clean exits.
+"""RunnerService: what ``hnlab run`` is: the scheduler, catch-up, job outcomes and clean exits.
 
-The long-lived process around the slot runner. It prepares the database once,
-opens one async engine on its event loop, and schedules three jobs there: the
-hourly collection, a heartbeat row every minute, and the HTML reports
-(``HNLAB_REPORT_CRON``). SIGINT and SIGTERM drain the running collection.
+The long-lived process around the jobs. It prepares the database once, opens one
+async engine on its event loop, and schedules every job in the registry
+(``hnlab.jobs``) whose settings turn it on; it names none of them. It watches
+each job's outcome: one line when a job starts failing, one when it recovers,
+and the last outcome recorded for ``hnlab status``. SIGINT and SIGTERM drain the
+running jobs.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import os
 import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hnlab import jobs
 from hnlab.clock import utc_now
 from hnlab.config import Settings, cron_trigger
 from hnlab.errors import ConfigError, DatabaseError
@@ -30,11 +34,6 @@ from hnlab.store import db, records
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_JOB_ID = "runner_heartbeat"
-REPORT_JOB_ID = "report_generation"
-DIGEST_JOB_ID = "daily_digest"
-TRACK_JOB_ID = "minute_tracker"
-PRUNE_JOB_ID = "tracker_retention"
 Say = Callable[[str], None]
 
 
@@ -61,7 +60,6 @@ class RunnerService:
         self.mode: Mode = mode
         self.clock = clock or utc_now
         self.trigger = cron_trigger(settings.cron, settings.label("cron"))
-        self.report_trigger = cron_trigger(settings.report_cron, settings.label("report_cron"))
         notebook = settings.collect_notebook
         if collect and mode == "notebook" and not notebook.is_file():
             raise ConfigError(
@@ -73,7 +71,6 @@ class RunnerService:
         self.started = self.clock()
         self.scheduler: JobScheduler | None = None
         self._engine: AsyncEngine | None = None
-        self.digest_trigger = cron_trigger(settings.digest_cron, settings.label("digest_cron"))
         self.metrics = Metrics(mode=mode, host=records.host_name())
         self.health = Health(
             self.metrics,
@@ -85,6 +82,10 @@ class RunnerService:
             collect=collect,
         )
         self.notifier: Notifier | None = None
+        self.failing: dict[str, int] = {}  # job id -> failed runs in a row, in this process
+        self.say: Say = _quiet
+        self._parts: Parts | None = None
+        self._runner: SlotRunner | None = None
 
     async def run_once(self) -> RunOutcome:
         """Claim the latest scheduled slot and run it (``hnlab run --once``)."""
@@ -131,26 +132,8 @@ class RunnerService:
                 drain_timeout=self.settings.drain_timeout,
                 clock=self.clock,
             )
-            runner = self._slot_runner(parts)
-
-            async def run_slot(slot: datetime) -> RunOutcome:
-                return await self._run_and_tell(runner, slot)
-
-            if self.collect:
-                scheduler.register_hourly_collector(parts.collector, body=run_slot)
-            if self.settings.track_every:
-                self._schedule_tracker(scheduler, parts, say)
-            scheduler.add_job(
-                self.beat, "interval", id=HEARTBEAT_JOB_ID, name="Runner heartbeat", minutes=1
-            )
-            if self.collect:
-                scheduler.add_job(
-                    self.reports, self.report_trigger, id=REPORT_JOB_ID, name="HTML reports"
-                )
-            if self.notifier is not None:
-                scheduler.add_job(
-                    self.digest, self.digest_trigger, id=DIGEST_JOB_ID, name="Daily digest"
-                )
+            self._parts, self._runner, self.say = parts, self._slot_runner(parts), say
+            self._schedule_jobs(scheduler, parts)
             scheduler.start()
             await self.beat()
             catch_up = self._catch_up(scheduler, say) if self.collect else None
@@ -169,43 +152,77 @@ class RunnerService:
                     log.warning("heartbeat row not removed: %s", exc)
                 self._engine = None
 
-    def _schedule_tracker(self, scheduler: JobScheduler, parts: Parts, say: Say) -> None:
-        """Tick every HNLAB_TRACK_EVERY minutes; a late tick records itself as missed."""
-        every = self.settings.track_every
-        tracker = parts.tracker(clock=self.clock)
+    def _schedule_jobs(self, scheduler: JobScheduler, parts: Parts) -> None:
+        """Schedule every registered job that the settings turn on in this process."""
+        for job in jobs.registered():
+            if job.group == "collect" and not self.collect:
+                continue
+            expression = job.trigger(self.settings)
+            if expression is None:
+                continue
+            body = job.build(self)
+            if body is None:
+                continue
+            watched = self._watched(job, body)
+            if job.slots:
+                scheduler.register_hourly_collector(parts.collector, body=watched)
+            else:
+                label = self.settings.label(job.setting) if job.setting != "-" else job.id
+                scheduler.add_job(
+                    watched,
+                    cron_trigger(expression, label),
+                    id=job.id,
+                    name=job.name,
+                    **job.options,
+                )
 
-        async def tick() -> None:
+    def _watched(self, job: jobs.Job, body: jobs.Body) -> jobs.Body:
+        """``body``, with its outcome said when it changes and recorded every time."""
+
+        async def watched(*args: Any) -> Any:
             try:
-                result = await tracker.tick(scheduled=True)
-            except DatabaseError as exc:
-                log.error("tick not recorded: %s", exc)
-                return
-            self.metrics.observe_tick(result.status, result.observations, self.clock())
+                result = await body(*args)
+            except Exception as exc:
+                await self._note(job, f"{type(exc).__name__}: {exc}")
+                raise
+            await self._note(job, jobs.failure(result))
+            return result
 
-        label = self.settings.label("track_every")
-        scheduler.add_job(
-            tick,
-            cron_trigger(f"*/{every} * * * *", label),
-            id=TRACK_JOB_ID,
-            name="Minute tracker",
-            max_instances=1,
-            misfire_grace_time=24
-            * 3600,  # always run: the tick itself records a late one as missed
-        )
-        depth = ", ".join(f"{name} {tracker.depth[name]}" for name in tracker.lists)
-        say(f"tracking every {every} min ({label}): {depth}")
-        keep = self.settings.track_keep_days
-        if keep:
+        return watched
 
-            async def prune() -> None:
-                try:
-                    await tracker.prune(keep)
-                except DatabaseError as exc:
-                    log.error("minute data not downsampled: %s", exc)
-
-            scheduler.add_job(
-                prune, cron_trigger("30 3 * * *"), id=PRUNE_JOB_ID, name="Tracker retention"
+    async def _note(self, job: jobs.Job, error: str | None) -> None:
+        """Say when ``job`` starts failing or recovers (not every fire), and record it."""
+        failures = self.failing.get(job.id, 0)
+        if error is not None:
+            self.failing[job.id] = failures + 1
+            if not failures:
+                log.error("%s failing: %s", job.id, error)
+                self.say(f"{job.name} ({job.id}) is failing: {error}")
+        elif failures:
+            del self.failing[job.id]
+            log.info("%s recovered after %s failed run(s)", job.id, failures)
+            self.say(f"{job.name} ({job.id}) recovered after {failures} failed run(s)")
+        if self._engine is None:
+            return
+        try:
+            await records.record_job_outcome(
+                self._engine, job.id, error, self.clock(), self.runner_id
             )
+        except DatabaseError as exc:
+            log.warning("outcome of %s not recorded: %s", job.id, exc)
+
+    @property
+    def parts(self) -> Parts:
+        """The parts this process runs on (while ``serve`` runs)."""
+        if self._parts is None:
+            raise RuntimeError("the service is not serving")
+        return self._parts
+
+    async def run_slot(self, slot: datetime) -> RunOutcome:
+        """Run one hourly slot (the collection job's body)."""
+        if self._runner is None:
+            raise RuntimeError("the service is not serving")
+        return await self._run_and_tell(self._runner, slot)
 
     async def _watch(self, engine: AsyncEngine) -> None:
         """Metrics and notifications start from what PostgreSQL recorded."""
@@ -237,15 +254,6 @@ class RunnerService:
             log.warning("run %s not counted in metrics or notified: %s", outcome.run_id, exc)
         return outcome
 
-    async def digest(self) -> None:
-        """Send the daily digest (a scheduled job)."""
-        if self.notifier is None:
-            return
-        try:
-            await self.notifier.send_digest(self.clock())
-        except DatabaseError as exc:
-            log.error("digest not sent: %s", exc)
-
     def _slot_runner(self, parts: Parts) -> SlotRunner:
         return parts.slot_runner(self.mode, notebook=self.settings.notebook, clock=self.clock)
 
@@ -274,32 +282,18 @@ class RunnerService:
             say(f"next run: {upcoming:%Y-%m-%d %H:%M}Z (in {in_words(upcoming - now)})")
         return task
 
-    async def beat(self) -> None:
-        """Refresh this runner's heartbeat row."""
+    async def beat(self) -> str | None:
+        """Refresh this runner's heartbeat row (the heartbeat job's body)."""
         if self._engine is None:
-            return
+            return None
         next_run = self.scheduler.next_run_time() if self.scheduler else None
         try:
             await records.beat(
                 self._engine, self.runner_id, self.mode, self.started, self.clock(), next_run
             )
         except DatabaseError as exc:
-            log.warning("heartbeat not written: %s", exc)
-
-    async def reports(self) -> None:
-        """Regenerate the HTML reports (papermill in a worker thread)."""
-        from hnlab.analysis.report import build_reports
-
-        try:
-            index, reports = await asyncio.to_thread(
-                build_reports, self.settings, self.settings.reports_dir
-            )
-        except Exception as exc:  # a report must never stop the runner
-            log.error("reports not written: %s", exc)
-            return
-        log.info(
-            "reports written to %s (%s ok of %s)", index, sum(r.ok for r in reports), len(reports)
-        )
+            return f"heartbeat not written: {exc}"
+        return None
 
     async def _close_stale(self, engine: AsyncEngine) -> None:
         now = self.clock()

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.store.db import SLOT_LOCK_NAMESPACE, Row, read, write
-from hnlab.store.tables import STATISTICS, collection_runs, runners, track_ticks
+from hnlab.store.tables import STATISTICS, collection_runs, job_outcomes, runners, track_ticks
 
 STALE_ERROR = "run did not finish (process killed or timed out); closed as stale"
 
@@ -336,3 +336,44 @@ async def get_tick(engine: AsyncEngine, slot: datetime) -> Row | None:
 async def tick_summary(engine: AsyncEngine, since: datetime) -> dict[str, int]:
     """Ticks since ``since`` by status (for ``hnlab runs``, which lists ticks apart)."""
     return await _by_status(engine, track_ticks, track_ticks.c.slot >= since)
+
+
+# -- every scheduled job's last outcome -------------------------------------------------------
+async def record_job_outcome(
+    engine: AsyncEngine, job_id: str, error: str | None, at: datetime, runner: str
+) -> Row:
+    """Record a job's outcome (``error`` None: it succeeded) and return its row: a failure
+    keeps the time the streak began and counts it; a success clears both."""
+    failed = error is not None
+    t = job_outcomes
+    insert = pg_insert(t).values(
+        job_id=job_id,
+        outcome="failed" if failed else "succeeded",
+        at=at,
+        error=error,
+        failing_since=at if failed else None,
+        failures=1 if failed else 0,
+        runner=runner,
+    )
+    excluded = insert.excluded
+    stmt = insert.on_conflict_do_update(
+        index_elements=[t.c.job_id],
+        set_={
+            "outcome": excluded.outcome,
+            "at": excluded.at,
+            "error": excluded.error,
+            "runner": excluded.runner,
+            "failing_since": sa.case(
+                (excluded.outcome == "succeeded", None),
+                else_=sa.func.coalesce(t.c.failing_since, excluded.at),
+            ),
+            "failures": sa.case((excluded.outcome == "succeeded", 0), else_=t.c.failures + 1),
+        },
+    ).returning(*t.c)
+    result = await write(engine, stmt)
+    return dict(result.mappings().one())
+
+
+async def job_outcome_rows(engine: AsyncEngine) -> list[Row]:
+    """Every job's last outcome, by job id."""
+    return await read(engine, job_outcomes.select().order_by(job_outcomes.c.job_id))

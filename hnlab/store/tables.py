@@ -183,3 +183,18 @@ track_ticks = Table(
     Column("pid", Integer),
     CheckConstraint(f"status IN {TICK_STATUSES!r}", name="ck_track_ticks_status"),
 )
+
+# -- job outcomes (migration 0003) ------------------------------------------------------------
+job_outcomes = Table(
+    "job_outcomes",
+    metadata,
+    Column("job_id", String(100), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    _ts("at", nullable=False),
+    Column("error", Text),
+    _ts("failing_since"),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("runner", String(300), nullable=False),
+    CheckConstraint("outcome IN ('succeeded', 'failed')", name="ck_job_outcomes_outcome"),
+)
+"""Each scheduled job's last outcome (one row a job, whichever runner ran it last)."""
