@@ -6,9 +6,10 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -69,3 +70,28 @@ def hnlab_process(settings: Settings, *args: str, **env: str) -> subprocess.Pope
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def rows(engine: sa.Engine | str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` as tuples, on an engine or a database URL."""
+    eng = db.make_engine(engine) if isinstance(engine, str) else engine
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        if isinstance(engine, str):
+            eng.dispose()
+
+
+def dict_rows(engine: sa.Engine, sql: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text(sql)).mappings()]
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 60) -> None:
+    """Wait until ``condition()`` holds (polled every 50 ms), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,22 +21,14 @@ import sqlalchemy as sa
 from hnlab.config import Settings
 from hnlab.run.factory import collect_once
 from hnlab.sim.server import SimulatedHN
-from hnlab.store import db, embedded
+from hnlab.store import embedded
+from tests.helpers import rows
 
 from .helpers import REPO, hnlab_cli, settings_env
 
 pytestmark = pytest.mark.slow
 
 PSQL = str(embedded.program("psql"))
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    eng = db.make_engine(url)
-    try:
-        with eng.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(sql))]
-    finally:
-        eng.dispose()
 
 
 @pytest.fixture

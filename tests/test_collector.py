@@ -17,6 +17,7 @@ from hnlab.errors import CollectionError
 from hnlab.run.factory import collect_once
 from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store.db import make_async_engine
+from tests.helpers import rows
 
 from .conftest import SAMPLES, START
 from .helpers import hnlab_cli, settings_env
@@ -75,11 +76,6 @@ def recorded(sim: SimulatedHN) -> SimulatedHN:
 
 def collect(settings: Settings, **kwargs: Any) -> dict[str, Any]:
     return asyncio.run(collect_once(settings, clock=lambda: START, **kwargs))
-
-
-def rows(engine: sa.Engine, query: str) -> list[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(query))]
 
 
 def test_statistics_over_every_item_shape(

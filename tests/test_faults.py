@@ -28,16 +28,12 @@ from hnlab.store import db, records
 from hnlab.store.cache import RocksDBStore
 from hnlab.store.embedded import EmbeddedPostgres
 from hnlab.store.posts import PostRepository
+from tests.helpers import rows as q
 
 from .conftest import START
 from .helpers import hnlab_cli, hnlab_process, on_loop, settings_env
 
 pytestmark = pytest.mark.slow
-
-
-def q(engine: sa.Engine, sql: str) -> list[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(sql))]
 
 
 def agree(settings: Settings, engine: sa.Engine) -> None:

@@ -27,6 +27,8 @@ from hnlab.errors import ConfigError
 from hnlab.run.notify import DIGEST_JOB_ID
 from hnlab.run.service import RunnerService
 from hnlab.sim.server import SimulatedHN
+from tests.helpers import dict_rows as rows
+from tests.helpers import eventually
 
 from .conftest import START
 from .helpers import REPO, hnlab_cli, hnlab_process, settings_env
@@ -47,11 +49,6 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-
-
-def rows(engine: sa.Engine, sql: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.text(sql)).mappings()]
 
 
 class Receiver:
@@ -190,13 +187,6 @@ def test_hnlab_run_serves_metrics_that_match_the_run_record(
         run["finished_at"].timestamp()
     )
     assert restarted[("hnlab_runs_total", (("outcome", "succeeded"),))] == 0  # counters restart
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 class FakeClock:

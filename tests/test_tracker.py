@@ -25,6 +25,8 @@ from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store import db, records
 from hnlab.store.embedded import EmbeddedPostgres
 from hnlab.store.minutes import MinuteRepository, Ranked
+from tests.helpers import eventually
+from tests.helpers import rows as q
 
 from .conftest import START
 from .helpers import hnlab_process, on_loop, settings_env
@@ -33,18 +35,6 @@ T = START
 
 
 TICKED = "SELECT slot FROM track_ticks WHERE status <> 'running'"
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def q(engine: sa.Engine, sql: str) -> list[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(sql))]
 
 
 def tick(settings: Settings, at: datetime | None = None, **values: Any) -> TickResult:
