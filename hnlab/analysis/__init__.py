@@ -1,16 +1,79 @@
 """hnlab.analysis: the collected data as pandas DataFrames, and the metrics behind every chart.
 
-Light to import: the names load from their modules on first use, so neither
+``loaders`` reads PostgreSQL and RocksDB, ``metrics`` computes from the frames,
+``ranking`` holds the ranking research, ``plots`` draws (``from hnlab import plots``).
+Light to import: each name loads its module on first use, so neither
 ``import hnlab.analysis`` nor the papermill child (``hnlab.analysis.execute``)
 loads pandas, httpx, apscheduler or rocksdict before a function needs them.
-``hnlab.plots`` draws what these functions return.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from hnlab.analysis.loaders import (
+        collection_summary,
+        engine,
+        latest_observation,
+        load_metadata,
+        load_posts,
+        load_ranks,
+        load_runs,
+        load_snapshots,
+        load_stories,
+        window,
+    )
+    from hnlab.analysis.metrics import (
+        front_page_churn,
+        front_page_lifetimes,
+        reconcile,
+        run_health,
+        run_summary,
+        score_velocity,
+        top_domains,
+    )
+    from hnlab.analysis.ranking import (
+        as_snapshots,
+        attention_by_rank,
+        attention_curves,
+        naive_attention_by_rank,
+        rank_penalties,
+        story_path,
+        time_to_front_page,
+        top_gainers,
+        upvote_rate,
+    )
+
+_HOMES = {
+    "as_snapshots": "ranking",
+    "attention_by_rank": "ranking",
+    "attention_curves": "ranking",
+    "collection_summary": "loaders",
+    "engine": "loaders",
+    "front_page_churn": "metrics",
+    "front_page_lifetimes": "metrics",
+    "latest_observation": "loaders",
+    "load_metadata": "loaders",
+    "load_posts": "loaders",
+    "load_ranks": "loaders",
+    "load_runs": "loaders",
+    "load_snapshots": "loaders",
+    "load_stories": "loaders",
+    "naive_attention_by_rank": "ranking",
+    "rank_penalties": "ranking",
+    "reconcile": "metrics",
+    "run_health": "metrics",
+    "run_summary": "metrics",
+    "score_velocity": "metrics",
+    "story_path": "ranking",
+    "time_to_front_page": "ranking",
+    "top_domains": "metrics",
+    "top_gainers": "ranking",
+    "upvote_rate": "ranking",
+    "window": "loaders",
+}
 __all__ = [
     "as_snapshots",
     "attention_by_rank",
@@ -42,9 +105,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'hnlab.analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module("hnlab.analysis.loaders"), name)
+    value = getattr(importlib.import_module(f"hnlab.analysis.{home}"), name)
     globals()[name] = value
     return value
 
