@@ -20,6 +20,8 @@ from hnlab.errors import ConfigError, JobNotFoundError
 from hnlab.run.runner import HOURLY_JOB_ID
 from hnlab.run.scheduler import latest_fire
 from hnlab.store import db, records
+from hnlab.store.db import make_async_engine
+from tests.helpers import rows
 
 from .conftest import START
 
@@ -380,3 +382,38 @@ def test_stop_on_the_loop_never_cancels_a_running_collection() -> None:
         return running_after_stop, finished.is_set(), "ok"
 
     assert asyncio.run(go()) == (False, True, "ok")
+
+
+def test_the_engine_made_from_a_url_is_disposed_on_stop(
+    database_url: str, engine: sa.Engine, tmp_path: Any, sim: Any
+) -> None:
+    """The scheduler owns the engine SchedulerFactory made from a URL: after stop, no
+    connection of its pool is left on the server; an engine handed in stays open."""
+    settings = Settings.from_env(environ={}, overrides={"hn_api_url": sim.base_url})
+    name = sa.make_url(database_url).database
+    others = (
+        "SELECT count(*) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+
+    async def go(db_session: Any, slot: datetime) -> int:
+        scheduler = SchedulerFactory.create_scheduler(
+            db_session=db_session, rocksdb_path=str(tmp_path / "c.rocksdb"), settings=settings
+        )
+        scheduler.start()
+        outcome = await scheduler.catch_up(slot)  # connects through the engine's pool
+        assert outcome.status == "succeeded"
+        await scheduler.stop_async()
+        return int(rows(engine, others)[0][0])
+
+    engine.dispose()
+    assert asyncio.run(go(database_url, START)) == 0
+
+    async def handed_in() -> int:
+        own = make_async_engine(database_url)
+        try:
+            return await go(own, START + timedelta(hours=1))
+        finally:
+            await own.dispose()
+
+    assert asyncio.run(handed_in()) >= 1

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-log = logging.getLogger("hnlab")
-
 
 class Context:
     """What the group's options hand to each command."""

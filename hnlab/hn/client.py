@@ -23,7 +23,6 @@ import contextlib
 import functools
 import gc
 import json
-import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,8 +37,6 @@ import tenacity
 from hnlab import __version__
 from hnlab.config import DEFAULT_HN_API_URL, STORY_LISTS
 from hnlab.errors import FetchError
-
-log = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER_S = 120.0
 

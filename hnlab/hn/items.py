@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 _POST_NAMESPACE = uuid.UUID("6f0c5c3e-6a61-4b8e-9b3a-2f0e2a1b7c11")
 _SEED_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
-POST_TYPES = ("story", "ask", "show", "job", "poll")
 
 
 class Skip(enum.StrEnum):

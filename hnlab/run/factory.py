@@ -189,7 +189,8 @@ class SchedulerFactory:
         """A JobScheduler whose ``.hourly_collector`` is ready to run every hour.
 
         ``db_session`` is an ``async_sessionmaker``, an ``AsyncEngine`` or a URL; the
-        scheduler records on it and never disposes an engine it was handed. Everything
+        scheduler records on it and never disposes an engine it was handed. The engine
+        it makes from a URL is its own, disposed by ``stop()``. Everything
         the seed's arguments do not say (HN API URL, timeouts, retries, deadline, cron,
         misfire grace, story list) comes from ``settings`` (default: ``Settings()``);
         ``hn_api_url`` overrides the settings' URL. ``mode="notebook"`` runs each hour
@@ -202,6 +203,7 @@ class SchedulerFactory:
             posts_limit=posts_limit,
             hn_api_url=hn_api_url or base.hn_api_url,
         )
+        owns_engine = isinstance(db_session, str)
         if isinstance(db_session, str):
             engine = db.make_async_engine(db_session)
         elif isinstance(db_session, AsyncEngine):
@@ -217,6 +219,7 @@ class SchedulerFactory:
             misfire_grace_minutes=settings.misfire_grace_minutes,
             drain_timeout=settings.drain_timeout,
             clock=clock,
+            owns_engine=owns_engine,
         )
         scheduler.register_hourly_collector(collector, body=runner.run)
         return scheduler

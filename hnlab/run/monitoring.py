@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("succeeded", "failed", "skipped")
-PHASES = ("fetch", "write", "cache", "total")
+PHASES = ("fetch", "write", "cache")
 KINDS = {
     "fetched": "posts_fetched",
     "saved": "posts_saved",
@@ -176,7 +176,7 @@ class Metrics:
         self.last_success_at = record["finished_at"]
         self.last_success.set(_seconds(record["finished_at"]))
         details = record.get("details") or {}
-        for phase in ("fetch", "write", "cache"):
+        for phase in PHASES:
             if f"{phase}_s" in details:
                 self.duration.labels(phase).set(float(details[f"{phase}_s"]))
         if record.get("duration_s") is not None:

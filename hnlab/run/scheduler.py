@@ -92,8 +92,12 @@ class JobScheduler:
         misfire_grace_minutes: int = 10,
         drain_timeout: float = 300.0,
         clock: Callable[[], datetime] | None = None,
+        owns_engine: bool = False,
     ) -> None:
         self.engine = engine
+        # An engine this scheduler was made with (SchedulerFactory from a URL) is disposed
+        # on stop; one handed in by a caller never is.
+        self._owned_engine = engine if owns_engine else None
         self.trigger = cron_trigger(cron)
         self.misfire_grace = timedelta(minutes=misfire_grace_minutes)
         self.drain_timeout = drain_timeout
@@ -184,6 +188,10 @@ class JobScheduler:
         if self._slots:
             log.warning("stop: a collection is still running; it finishes on the event loop")
         self._shutdown()
+        if self._owned_engine is not None and loop is not None and loop.is_running():
+            task = loop.create_task(self._owned_engine.dispose())  # after the running slot
+            self._bookkeeping.add(task)
+            task.add_done_callback(self._bookkeeping.discard)
 
     async def stop_async(self, drain_timeout: float | None = None) -> None:
         """Stop new fires, wait up to ``drain_timeout`` s for running ones, then shut down."""
@@ -197,6 +205,8 @@ class JobScheduler:
             if left:
                 log.warning("stop: a job is still running after %.0fs; leaving it", limit)
         self._shutdown()
+        if self._owned_engine is not None:
+            await self._owned_engine.dispose()
 
     def add_job(
         self,

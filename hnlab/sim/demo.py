@@ -9,15 +9,12 @@ runs once (trigger ``demo``). The result looks like days of ``hnlab run``.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hnlab.config import Settings
 from hnlab.run.factory import open_parts
 from hnlab.sim.server import SimulatedHN
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

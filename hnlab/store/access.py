@@ -39,8 +39,6 @@ from hnlab.store import db, embedded
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 5433
-
 
 @dataclass(frozen=True)
 class Conn:

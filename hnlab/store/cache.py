@@ -9,7 +9,6 @@ the writer's lock.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,8 +17,6 @@ from typing import Any, Literal
 
 from hnlab.errors import CacheCorruptError, CacheError, CacheLockedError
 from hnlab.hn.items import Post
-
-log = logging.getLogger(__name__)
 
 Mode = Literal["write", "read_only", "secondary"]
 KEY_PREFIX = b"metadata:"

@@ -327,12 +327,6 @@ async def close_stale_ticks(engine: AsyncEngine, older_than: datetime, now: date
     return await _close_stale(engine, track_ticks, older_than, now, TICK_STALE_ERROR)
 
 
-async def get_tick(engine: AsyncEngine, slot: datetime) -> Row | None:
-    """One tick's record, or None."""
-    rows = await read(engine, track_ticks.select().where(track_ticks.c.slot == slot))
-    return rows[0] if rows else None
-
-
 async def tick_summary(engine: AsyncEngine, since: datetime) -> dict[str, int]:
     """Ticks since ``since`` by status (for ``hnlab runs``, which lists ticks apart)."""
     return await _by_status(engine, track_ticks, track_ticks.c.slot >= since)
