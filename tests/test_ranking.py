@@ -198,3 +198,15 @@ def test_the_truth_is_what_the_world_did(tracked_day: evaluate.Tracked) -> None:
     assert reasons == {"flags", "flamewar"}
     tracked_ids = set(tracked_day.ranks["hn_id"])
     assert set(day["hn_id"]) - tracked_ids <= set(day.loc[day["kind"] == "dead", "hn_id"])
+
+
+def test_upvote_rate_takes_the_documented_attention_frame_as_the_top_curve() -> None:
+    ranks = two_stories()
+    stories = pd.DataFrame({"hn_id": [1, 2], "type": ["story", "story"], "title": ["a", "b"]})
+    top = analysis.attention_by_rank(ranks, "top")
+    single = analysis.upvote_rate(ranks, stories, attention=top, prior=0)
+    by_list = analysis.upvote_rate(ranks, stories, attention={"top": top}, prior=0)
+    pd.testing.assert_frame_equal(single, by_list)
+    assert single.set_index("hn_id").loc[1, "upvotes"] == 138
+    with pytest.raises(TypeError, match=r"attention must be a frame of attention_by_rank"):
+        analysis.upvote_rate(ranks, stories, attention={"top": ranks}, prior=0)

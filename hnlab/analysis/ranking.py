@@ -218,13 +218,24 @@ def _expected(data: _Intervals, curves: Mapping[str, np.ndarray], hourly: np.nda
 
 
 def _curves(
-    ranks: pd.DataFrame, attention: Mapping[str, pd.DataFrame] | None
+    ranks: pd.DataFrame, attention: Mapping[str, pd.DataFrame] | pd.DataFrame | None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Attention per rank for each list, and the hour-of-day factors: from ``attention``
-    (frames of ``attention_by_rank``) or fitted on ``ranks`` for top and new."""
+    (frames of ``attention_by_rank`` by list, or one such frame: the ``top`` curve) or
+    fitted on ``ranks`` for top and new."""
     if attention is None:
         fit = _fit(_intervals(ranks, ATTENTION_LISTS))
         return fit.curve, fit.hourly
+    if isinstance(attention, pd.DataFrame):
+        attention = {"top": attention}
+    if not isinstance(attention, Mapping) or not all(
+        isinstance(f, pd.DataFrame) and {"rank", "upvotes_per_min"} <= set(f.columns)
+        for f in attention.values()
+    ):
+        raise TypeError(
+            "attention must be a frame of attention_by_rank(ranks, 'top'), or a dict of "
+            f"such frames by list name (attention_curves(ranks)); got {type(attention).__name__}"
+        )
     curves = {}
     for name, frame in attention.items():
         curve = np.zeros(int(frame["rank"].max()))
@@ -268,7 +279,7 @@ def story_path(
 def upvote_rate(
     ranks: pd.DataFrame,
     stories: pd.DataFrame,
-    attention: Mapping[str, pd.DataFrame] | None = None,
+    attention: Mapping[str, pd.DataFrame] | pd.DataFrame | None = None,
     prior: float | str = "auto",
 ) -> pd.DataFrame:
     """Per story: its upvotes over those an average story would have had at its ranks.
@@ -276,8 +287,8 @@ def upvote_rate(
     ``upvotes`` is the story's net gain over its intervals: votes HN took back (a
     score that went down) are taken back here too. ``expected_upvotes`` sums, over
     the same intervals, the attention curves of the lists the story was on
-    (``attention``: list name to a frame of ``attention_by_rank``; default: fitted on
-    ``ranks`` for top and new) times the hour-of-day factor and the interval's
+    (``attention``: list name to a frame of ``attention_by_rank``, or one such frame,
+    taken as the ``top`` curve; default: fitted on ``ranks`` for top and new) times the hour-of-day factor and the interval's
     length. ``upvote_rate`` is shrunk towards 1 by a Gamma prior with mean 1 and
     shape ``prior``: ``(upvotes + prior) / (expected_upvotes + prior)``, as if every
     story had first earned ``prior`` upvotes where an average story would earn
