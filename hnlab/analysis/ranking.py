@@ -288,8 +288,8 @@ def upvote_rate(
     score that went down) are taken back here too. ``expected_upvotes`` sums, over
     the same intervals, the attention curves of the lists the story was on
     (``attention``: list name to a frame of ``attention_by_rank``, or one such frame,
-    taken as the ``top`` curve; default: fitted on ``ranks`` for top and new) times the hour-of-day factor and the interval's
-    length. ``upvote_rate`` is shrunk towards 1 by a Gamma prior with mean 1 and
+    taken as the ``top`` curve; default: fitted on ``ranks`` for top and new) times
+    the hour-of-day factor and the interval's length. ``upvote_rate`` is shrunk towards 1 by a Gamma prior with mean 1 and
     shape ``prior``: ``(upvotes + prior) / (expected_upvotes + prior)``, as if every
     story had first earned ``prior`` upvotes where an average story would earn
     ``prior``. A story seen for a few minutes stays near 1; one seen for hours moves
