@@ -290,8 +290,8 @@ def upvote_rate(
     (``attention``: list name to a frame of ``attention_by_rank``, or one such frame,
     taken as the ``top`` curve; default: fitted on ``ranks`` for top and new) times
     the hour-of-day factor and the interval's length. ``upvote_rate`` is shrunk
-    towards 1 by a Gamma prior with mean 1 and shape ``prior``: ``(upvotes + prior) / (expected_upvotes + prior)``, as if every
-    story had first earned ``prior`` upvotes where an average story would earn
+    towards 1 by a Gamma prior with mean 1 and shape ``prior``:
+    ``(upvotes + prior) / (expected_upvotes + prior)``, as if every story had first earned ``prior`` upvotes where an average story would earn
     ``prior``. A story seen for a few minutes stays near 1; one seen for hours moves
     to its own rate. ``prior="auto"`` (empirical Bayes) takes the shape from the
     data: ``1 / Var(rate)``, where the true rates' variance is the variance of
