@@ -284,20 +284,19 @@ def upvote_rate(
 ) -> pd.DataFrame:
     """Per story: its upvotes over those an average story would have had at its ranks.
 
-    ``upvotes`` is the story's net gain over its intervals: votes HN took back (a
-    score that went down) are taken back here too. ``expected_upvotes`` sums, over
-    the same intervals, the attention curves of the lists the story was on
-    (``attention``: list name to a frame of ``attention_by_rank``, or one such frame,
-    taken as the ``top`` curve; default: fitted on ``ranks`` for top and new) times
-    the hour-of-day factor and the interval's length. ``upvote_rate`` is shrunk
-    towards 1 by a Gamma prior with mean 1 and shape ``prior``:
-    ``(upvotes + prior) / (expected_upvotes + prior)``, as if every story had first earned ``prior`` upvotes where an average story would earn
-    ``prior``. A story seen for a few minutes stays near 1; one seen for hours moves
-    to its own rate. ``prior="auto"`` (empirical Bayes) takes the shape from the
-    data: ``1 / Var(rate)``, where the true rates' variance is the variance of
-    ``upvotes / expected_upvotes`` over stories expected to earn at least 5, less
-    the part Poisson noise explains (``mean(1 / expected_upvotes)``). Jobs take no
-    votes and are left out.
+    ``upvotes`` is the story's net gain over its intervals: votes HN took back (a score that
+    went down) are taken back here too. ``expected_upvotes`` sums, over the same intervals,
+    the attention curves of the lists the story was on (``attention``: list name to a frame
+    of ``attention_by_rank``, or one such frame, taken as the ``top`` curve; default: fitted
+    on ``ranks`` for top and new) times the hour-of-day factor and the interval's length.
+    ``upvote_rate`` is shrunk towards 1 by a Gamma prior with mean 1 and shape ``prior``:
+    ``(upvotes + prior) / (expected_upvotes + prior)``, as if every story had first earned
+    ``prior`` upvotes where an average story would earn ``prior``. A story seen for a few
+    minutes stays near 1; one seen for hours moves to its own rate. ``prior="auto"``
+    (empirical Bayes) takes the shape from the data: ``1 / Var(rate)``, where the true
+    rates' variance is the variance of ``upvotes / expected_upvotes`` over stories expected
+    to earn at least 5, less the part Poisson noise explains (``mean(1 /
+    expected_upvotes)``). Jobs take no votes and are left out.
 
     Columns: ``hn_id, upvotes, expected_upvotes, upvote_rate, minutes_observed``, and
     ``title`` where ``stories`` has it. Highest rate first. The prior used is in
