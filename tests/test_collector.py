@@ -427,13 +427,26 @@ def test_a_run_cancelled_mid_fetch_writes_nothing(
     slow = sim.story_ids("top")[59]
     sim.script(f"item/{slow}.json", Scripted(delay_ms=3000))
 
-    async def run() -> None:
+    locks = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE c.relname = 'post_snapshots' AND l.mode = 'RowExclusiveLock' "
+        "AND l.pid <> pg_backend_pid()"
+    )
+
+    async def run() -> int:
         collecting = asyncio.create_task(collect_once(settings))
-        await asyncio.sleep(1.0)  # 59 answers in, some rows written, the last one pending
+        held = 0
+        for _ in range(200):  # wait until the transaction has written rows
+            await asyncio.sleep(0.05)
+            held = (await asyncio.to_thread(rows, engine, locks))[0][0]
+            if held or collecting.done():
+                break
+        assert not collecting.done()  # the last answer is still pending
         collecting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await collecting
+        return int(held)
 
-    asyncio.run(run())
+    assert asyncio.run(run()) >= 1  # rows were written, then rolled back
     assert rows(engine, "SELECT count(*) FROM post_snapshots") == [(0,)]
     assert rows(engine, "SELECT count(*) FROM posts") == [(0,)]

@@ -28,6 +28,7 @@ from hnlab.store import db, records
 from hnlab.store.cache import RocksDBStore
 from hnlab.store.embedded import EmbeddedPostgres
 from hnlab.store.posts import PostRepository
+from tests.helpers import eventually
 from tests.helpers import rows as q
 
 from .conftest import START
@@ -342,21 +343,42 @@ def test_fires_that_cannot_reach_postgresql_are_recorded_once_it_is_back(
 def test_two_hnlab_run_instances_collect_each_slot_once(
     sim: SimulatedHN, settings: Settings, engine: sa.Engine
 ) -> None:
-    procs = [hnlab_process(settings, "run", "--direct", "--cron", "* * * * *") for _ in range(2)]
-    deadline = time.monotonic() + 60
-    while q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'succeeded'") == [(0,)]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1.0)  # let the loser see the claimed slot
+    """Both runners fire every slot; the loser of each says it skipped, and the HN API
+    sees one list request per collected slot (the unique slot row alone would hide a
+    loser that fetched and wrote nothing)."""
+    procs = [
+        hnlab_process(settings, "-v", "run", "--direct", "--cron", "* * * * *") for _ in range(2)
+    ]
+    logs: list[list[str]] = [[], []]
+    readers = [
+        threading.Thread(target=lambda p=p, log=log: log.extend(p.stderr), daemon=True)
+        for p, log in zip(procs, logs, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+
+    def skipped() -> list[str]:
+        return [line for log in logs for line in list(log) if "already claimed" in line]
+
+    eventually(lambda: bool(skipped()))
     for p in procs:
         p.send_signal(signal.SIGTERM)
     for p in procs:
-        p.communicate(timeout=60)
+        p.wait(timeout=60)
         assert p.returncode == 0
+    for reader in readers:
+        reader.join(timeout=10)
+    for p in procs:
+        assert p.stdout is not None and p.stderr is not None
+        p.stdout.close()
+        p.stderr.close()
+    succeeded = q(engine, "SELECT slot FROM collection_runs WHERE status = 'succeeded'")
+    claimed = {line.split("slot ")[1].split()[0] for line in skipped()}
+    assert claimed <= {slot.isoformat() for (slot,) in succeeded}
+    assert sim.requests_for("topstories.json") == len(succeeded)
     per_slot = q(engine, "SELECT slot, count(*) FROM collection_runs GROUP BY slot")
     assert per_slot and all(n == 1 for _, n in per_slot)
-    succeeded = q(engine, "SELECT count(*) FROM collection_runs WHERE status = 'succeeded'")
-    assert q(engine, "SELECT count(DISTINCT run_id) FROM post_snapshots") == succeeded
+    assert q(engine, "SELECT count(DISTINCT run_id) FROM post_snapshots") == [(len(succeeded),)]
     agree(settings, engine)
 
 

@@ -21,7 +21,7 @@ from hnlab.run.runner import HOURLY_JOB_ID
 from hnlab.run.scheduler import latest_fire
 from hnlab.store import db, records
 from hnlab.store.db import make_async_engine
-from tests.helpers import rows
+from tests.helpers import eventually, rows
 
 from .conftest import START
 
@@ -141,16 +141,21 @@ def statuses(engine: sa.Engine) -> list[tuple[str, str | None]]:
 
 def test_an_overlapping_fire_is_recorded_as_skipped(engine: sa.Engine) -> None:
     started: list[datetime] = []
+    release = threading.Event()
 
     def slow(slot: datetime) -> None:
         started.append(slot)
-        time.sleep(1.2)
+        release.wait(60)  # runs until the overlapping fire has been recorded
+
+    def overlap_recorded() -> bool:
+        return any(status == "skipped" for status, _ in statuses(engine))
 
     async def go() -> None:
         s = JobScheduler(engine=db.make_async_engine(db.engine_url(engine)))
         s.register_hourly_collector(None, body=slow, trigger=IntervalTrigger(seconds=0.5))
         s.start()
-        await asyncio.sleep(1.4)
+        await asyncio.to_thread(eventually, overlap_recorded)
+        release.set()
         await s.stop_async()
         assert s.engine is not None
         await s.engine.dispose()
@@ -172,7 +177,7 @@ def test_a_missed_fire_is_recorded_as_skipped(engine: sa.Engine) -> None:
             None, body=lambda slot: None, trigger=DateTrigger(run_date=past)
         )
         s.start()
-        await asyncio.sleep(0.3)
+        await asyncio.to_thread(eventually, lambda: bool(statuses(engine)))
         await s.stop_async()
         assert s.engine is not None
         await s.engine.dispose()
@@ -194,7 +199,7 @@ def test_a_job_that_raises_is_recorded_as_failed(engine: sa.Engine) -> None:
             None, body=boom, trigger=DateTrigger(run_date=datetime.now(UTC))
         )
         s.start()
-        await asyncio.sleep(0.5)
+        await asyncio.to_thread(eventually, lambda: bool(statuses(engine)))
         await s.stop_async()
         assert s.engine is not None
         await s.engine.dispose()
@@ -204,10 +209,11 @@ def test_a_job_that_raises_is_recorded_as_failed(engine: sa.Engine) -> None:
 
 
 def test_stop_drains_a_running_job() -> None:
-    done = threading.Event()
+    entered, done = threading.Event(), threading.Event()
 
     def body(slot: datetime) -> None:
-        time.sleep(1.0)
+        entered.set()
+        time.sleep(1.0)  # the job's work, which stop must wait for
         done.set()
 
     async def go() -> float:
@@ -216,7 +222,7 @@ def test_stop_drains_a_running_job() -> None:
             None, body=body, trigger=DateTrigger(run_date=datetime.now(UTC))
         )
         s.start()
-        await asyncio.sleep(0.3)
+        assert await asyncio.to_thread(entered.wait, 30)
         t0 = time.monotonic()
         await s.stop_async()
         return time.monotonic() - t0
@@ -341,10 +347,11 @@ def test_stop_leaves_is_running_false_in_async_code_and_start_works_again() -> N
 
 
 def test_stop_from_another_thread_drains_and_leaves_is_running_false() -> None:
-    finished = threading.Event()
+    entered, finished = asyncio.Event(), threading.Event()
 
     async def body(slot: datetime) -> None:
-        await asyncio.sleep(0.5)
+        entered.set()
+        await asyncio.sleep(0.5)  # the job's work, which stop must wait for
         finished.set()
 
     async def go() -> list[bool]:
@@ -352,7 +359,7 @@ def test_stop_from_another_thread_drains_and_leaves_is_running_false() -> None:
         s.register_hourly_collector(None, body=body)
         s.start()
         running = asyncio.ensure_future(s.catch_up(START))
-        await asyncio.sleep(0.1)
+        await entered.wait()
         stopped = await asyncio.to_thread(s.stop)  # a sync caller outside the loop
         seen = [stopped is None, finished.is_set(), s.is_running()]
         await running
@@ -362,10 +369,11 @@ def test_stop_from_another_thread_drains_and_leaves_is_running_false() -> None:
 
 
 def test_stop_on_the_loop_never_cancels_a_running_collection() -> None:
-    finished = threading.Event()
+    entered, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def body(slot: datetime) -> str:
-        await asyncio.sleep(0.4)
+        entered.set()
+        await release.wait()
         finished.set()
         return "done"
 
@@ -375,10 +383,11 @@ def test_stop_on_the_loop_never_cancels_a_running_collection() -> None:
             None, body=body, trigger=DateTrigger(run_date=datetime.now(UTC))
         )
         s.start()
-        await asyncio.sleep(0.1)
+        await entered.wait()
         s.stop()  # cannot wait on the loop's own thread: stops fires, the run goes on
         running_after_stop = s.is_running()
-        await asyncio.sleep(0.6)
+        release.set()
+        await asyncio.wait_for(finished.wait(), 30)  # not cancelled by the stop
         return running_after_stop, finished.is_set(), "ok"
 
     assert asyncio.run(go()) == (False, True, "ok")

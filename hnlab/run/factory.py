@@ -1,14 +1,16 @@
 """The composition root: the one place that builds hnlab's parts from ``Settings``.
 
 Everything that collects, the CLI, the runner service, notebooks (through
-``HourlyPostsCollectorJob.from_settings``), the demo and the seed's
-``SchedulerFactory``, gets its client, store, repository, collector and slot
-runner here, so a setting reaches every route the same way.
+``collector_from_settings``), the demo and the seed's ``SchedulerFactory``,
+gets its client, store, repositories, collector, tracker and slot runner here,
+so a setting reaches every route the same way.
 
 The order is always: ``db.prepare(settings)`` (an explicit step: start the
 embedded server if it is the one, migrate), then one async engine for the
-current event loop, then the parts on top of it. Whoever opens the engine here
-disposes it here.
+current event loop, then the parts on top of it. ``open_parts`` disposes the
+engine it opened when its block ends; ``SchedulerFactory`` hands an engine it
+made from a URL to the scheduler, which disposes it on ``stop()``; an engine a
+caller passed in is never disposed here.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ fresh because the process is new.
 
 ``/healthz`` answers 200 while the last successful collection is younger than two
 periods of ``HNLAB_CRON`` (a runner that has not seen one yet gets two periods
-from its start), and 503 with a one-line reason otherwise.
+from its start) and, when the minute tracker runs, its last recorded tick is
+younger than three intervals of ``HNLAB_TRACK_EVERY``; otherwise 503 with a
+one-line reason.
 """
 
 from __future__ import annotations

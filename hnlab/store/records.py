@@ -1,10 +1,12 @@
-"""Run records and runner heartbeats: the rows that say what each run and runner did.
+"""Records: the rows that say what each run, tick, runner and job did.
 
-The one module that writes ``collection_runs`` and ``runners``. Every function
-is async and takes the caller's ``AsyncEngine``: the collector, the slot runner
-and the scheduler's bookkeeping all run on an event loop, and a sync caller (the
-CLI) wraps its call in ``asyncio.run``. Each statement is built once, and every
-driver error leaves as one ``DatabaseError`` line (``db.database_errors``).
+Opens, claims, closes and reads ``collection_runs``, ``track_ticks``,
+``runners`` and ``job_outcomes``; the only other writer of those tables is the
+posts repository, which sets a run's ``cache_pending`` flag in the run's own
+transaction, and the minute repository, which executes the tick's closing
+statement built here. Every function is async and takes the caller's
+``AsyncEngine``; a sync caller (the CLI) wraps its call in ``asyncio.run``.
+Every driver error leaves as one ``DatabaseError`` line (``db.database_errors``).
 
 Slots are claimed with a transaction-scoped advisory lock *and* a unique
 ``slot`` row: the lock alone lets a replica that fires after the first one
