@@ -7,6 +7,7 @@ fresh database on it, migrated to head.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from hnlab.config import Settings
-from hnlab.sim.server import SimulatedHN
+from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store import db
 from hnlab.store.embedded import EmbeddedPostgres
 
@@ -164,3 +165,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "server_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+SAMPLE_FILES = {
+    41247023: "story_41247023_show_hn.json",
+    41245073: "job_41245073_in_topstories.json",
+    41247211: "story_41247211_launch_hn_text_no_url.json",
+    40464529: "story_40464529_descendants_lt_kids.json",
+    41247275: "story_41247275_no_kids_descendants0.json",
+    41244423: "story_41244423_show_hn_url_and_text.json",
+    30239441: "poll_30239441.json",
+    40475078: "comment_40475078_deleted.json",
+}
+FRONT_PAGE = [
+    41247023,
+    41245073,
+    41247211,
+    40464529,
+    41247275,
+    41244423,
+    30239441,
+    40475078,
+    111,
+    112,
+    113,
+    114,
+    115,
+]
+
+
+@pytest.fixture
+def recorded(sim: SimulatedHN) -> SimulatedHN:
+    """A front page of real API samples plus null, bare, truncated, failing and dead items."""
+    items: dict[int, Any] = {
+        i: json.loads((SAMPLES / f).read_text()) for i, f in SAMPLE_FILES.items()
+    }
+    items[111] = None
+    items[112] = {"id": 112, "time": 1723640000, "type": "story"}
+    items[113] = {"id": 113, "time": 1723640000, "type": "story", "title": "cut", "score": 99}
+    items[115] = {
+        "id": 115,
+        "time": 1723640000,
+        "type": "story",
+        "title": "Flagged &amp; dead",
+        "score": 80,
+        "dead": True,
+        "url": "https://www.Dead.example:443/x",
+    }
+    sim.serve_items(items)
+    sim.serve_list("top", FRONT_PAGE)
+    sim.script("item/113.json", *[Scripted(body="truncated")] * 5)
+    sim.script("item/114.json", *[503] * 10)
+    return sim

@@ -19,59 +19,8 @@ from hnlab.sim.server import Scripted, SimulatedHN
 from hnlab.store.db import make_async_engine
 from tests.helpers import rows
 
-from .conftest import SAMPLES, START
+from .conftest import START
 from .helpers import hnlab_cli, settings_env
-
-SAMPLE_FILES = {
-    41247023: "story_41247023_show_hn.json",
-    41245073: "job_41245073_in_topstories.json",
-    41247211: "story_41247211_launch_hn_text_no_url.json",
-    40464529: "story_40464529_descendants_lt_kids.json",
-    41247275: "story_41247275_no_kids_descendants0.json",
-    41244423: "story_41244423_show_hn_url_and_text.json",
-    30239441: "poll_30239441.json",
-    40475078: "comment_40475078_deleted.json",
-}
-FRONT_PAGE = [
-    41247023,
-    41245073,
-    41247211,
-    40464529,
-    41247275,
-    41244423,
-    30239441,
-    40475078,
-    111,
-    112,
-    113,
-    114,
-    115,
-]
-
-
-@pytest.fixture
-def recorded(sim: SimulatedHN) -> SimulatedHN:
-    """A front page of real API samples plus null, bare, truncated, failing and dead items."""
-    items: dict[int, Any] = {
-        i: json.loads((SAMPLES / f).read_text()) for i, f in SAMPLE_FILES.items()
-    }
-    items[111] = None
-    items[112] = {"id": 112, "time": 1723640000, "type": "story"}
-    items[113] = {"id": 113, "time": 1723640000, "type": "story", "title": "cut", "score": 99}
-    items[115] = {
-        "id": 115,
-        "time": 1723640000,
-        "type": "story",
-        "title": "Flagged &amp; dead",
-        "score": 80,
-        "dead": True,
-        "url": "https://www.Dead.example:443/x",
-    }
-    sim.serve_items(items)
-    sim.serve_list("top", FRONT_PAGE)
-    sim.script("item/113.json", *[Scripted(body="truncated")] * 5)
-    sim.script("item/114.json", *[503] * 10)
-    return sim
 
 
 def collect(settings: Settings, **kwargs: Any) -> dict[str, Any]:
@@ -226,42 +175,6 @@ def test_topstories_unreachable_fails_the_run_with_a_record_and_no_cache(
     ]
     assert rows(engine, "SELECT count(*) FROM posts") == [(0,)]
     assert not settings.rocksdb.exists()
-
-
-def test_the_seed_constructor_and_methods(
-    recorded: SimulatedHN, database_url: str, engine: sa.Engine, tmp_path: Any
-) -> None:
-    async def go() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-        async_engine = make_async_engine(database_url)
-        try:
-            job = HourlyPostsCollectorJob(
-                post_repository=PostRepository(async_engine),
-                rocksdb_store=RocksDBStore(tmp_path / "c.rocksdb"),
-                hn_client=HNClient(recorded.base_url, retry_attempts=1),
-                score_threshold=50,
-                limit=7,
-            )
-            stats = await job.run_collection()
-            stories = await job._fetch_top_stories()
-            post = job._transform_story_to_post(stories[0])
-            await job._cache_post_metadata(post)
-            return stats, stories, job.get_statistics()
-        finally:
-            await async_engine.dispose()
-
-    stats, stories, again = asyncio.run(go())
-    assert [s["id"] for s in stories] == [41247023, 41244423, 30239441]
-    assert {
-        k: stats[k] for k in ("posts_fetched", "posts_saved", "duplicates_skipped", "errors")
-    } == {"posts_fetched": 3, "posts_saved": 3, "duplicates_skipped": 0, "errors": 0}
-    assert set(again) >= {
-        "posts_fetched",
-        "posts_saved",
-        "posts_cached",
-        "duplicates_skipped",
-        "errors",
-        "last_run",
-    }
 
 
 HOLD = textwrap.dedent("""
