@@ -5,6 +5,9 @@ Cron expressions are checked here too, by building the trigger they describe.
 Nothing here runs at import time. ``Settings.from_env()`` reads the environment
 when asked; everything else in hnlab receives a ``Settings`` (or plain values)
 and never reads ``os.environ`` itself.
+
+Long because it is the whole settings table: a parser per setting, the
+``Settings`` dataclass and its round trip to HNLAB_* variables, and nothing else.
 """
 
 from __future__ import annotations

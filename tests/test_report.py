@@ -174,3 +174,33 @@ def test_the_index_loads_in_headless_chromium_without_errors_or_network(demo: De
             continue
         assert parts.scheme == "" and not parts.netloc, f"{target} leaves the page's folder"
         assert (demo.out / parts.path).is_file(), f"{target} does not resolve"
+
+
+def test_attention_on_a_three_hour_demo_is_regular_and_its_chart_readable(
+    demo: Demo, database_url: str
+) -> None:
+    """A short window leaves deep ranks with few observations: the curve borrows from
+    its neighbours (it never rises with rank) instead of running towards 1e-54, and the
+    chart's log axis spans a few decades, not sixty."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hnlab import analysis, plots
+
+    eng = db.make_engine(database_url)
+    try:
+        ranks = analysis.load_ranks(None, None, eng)
+    finally:
+        eng.dispose()
+    attention = analysis.attention_by_rank(ranks, "top")
+    assert len(attention) >= 60
+    per_min = attention["upvotes_per_min"].to_numpy()
+    assert (per_min[1:] <= per_min[:-1] * (1 + 1e-9)).all()
+    shares = attention.loc[attention["share"] > 0, "share"]
+    assert shares.min() >= shares.max() * 1e-4
+    ax = plots.plot_attention(attention)
+    bottom, top = ax.get_ylim()
+    assert top / bottom <= 1e5
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)

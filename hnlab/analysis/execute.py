@@ -1,6 +1,6 @@
 """One notebook executed by papermill in a child process, with per-cell and per-run timeouts.
 
-``execute`` starts ``python -m hnlab.execute``, which calls papermill on a real
+``execute`` starts ``python -m hnlab.analysis.execute``, which calls papermill on a real
 Jupyter kernel; the parent waits up to the run timeout and then kills the whole
 process group, kernel included. What happened comes back as an ``Executed``,
 which keeps papermill's cell index, exception name and value. The slot runner

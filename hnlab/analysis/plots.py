@@ -270,11 +270,13 @@ def plot_attention(
         if attention["rank"].max() > page_end:
             ax.axvline(page_end, color="#cccccc", lw=0.8)
     ax.set_yscale("log")
-    # deep ranks get almost no votes and their estimates run towards zero: keep to the
-    # range page one and two span
-    shown = attention.loc[attention["rank"] <= 60, "share"]
-    floor = float(shown[shown > 0].min()) if (shown > 0).any() else 1e-4
-    ax.set_ylim(bottom=floor / 3)
+    # at most four decades below the largest share: deep ranks on a short window get
+    # almost no votes, and a log axis down to them would flatten page one
+    shares = attention["share"].astype(float)
+    positive = shares[shares > 0]
+    if not positive.empty:
+        top = float(positive.max())
+        ax.set_ylim(bottom=max(float(positive.min()), top * 1e-4) / 2, top=top * 2)
     ax.set(title=title, xlabel="rank", ylabel="share of page one's upvotes")
     ax.legend(fontsize="small")
     return ax

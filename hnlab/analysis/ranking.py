@@ -12,6 +12,10 @@ data (ticks are the distinct ``sampled_at`` values), at most two tick steps apar
 them). A story that leaves a list and comes back has no interval across its
 absence. An interval whose score went down (HN removed votes, e.g. a voting
 ring) is left out.
+
+One thing, hence its length: every estimator here stands on the same interval
+model (``_intervals``) and the same fit (``_fit``); split, each half would reach
+into the other's internals.
 """
 
 from __future__ import annotations
@@ -101,6 +105,35 @@ def _components(data: _Intervals) -> tuple[list[str], np.ndarray, np.ndarray, np
     return list(data.ranks), np.concatenate(k), np.concatenate(which), np.concatenate(rank)
 
 
+def _non_increasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted least-squares non-increasing fit of ``values`` (pool adjacent
+    violators); entries of weight 0 take their left neighbour's value. For Poisson
+    rates with their exposures as weights this is the maximum-likelihood fit under
+    the order, so a rank with few observations borrows from its neighbours instead of
+    running towards zero."""
+    seen = np.flatnonzero(weights > 0)
+    out = values.copy()
+    if len(seen) == 0:
+        return out
+    blocks: list[list[float]] = []  # [weighted sum, weight, count]
+    for at in seen:
+        blocks.append([values[at] * weights[at], weights[at], 1])
+        while len(blocks) > 1 and (blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]):
+            total, weight, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += weight
+            blocks[-1][2] += count
+    fitted = np.repeat([b[0] / b[1] for b in blocks], [int(b[2]) for b in blocks])
+    out[seen] = fitted
+    last = fitted[0]
+    for j in range(len(out)):  # unobserved ranks: no information, keep the order
+        if weights[j] > 0:
+            last = out[j]
+        else:
+            out[j] = last
+    return out
+
+
 def _fit(data: _Intervals, iterations: int = 200, tol: float = 1e-7) -> _Fit:
     """Poisson maximum likelihood of upvotes = quality x hour x attention(rank), by EM."""
     names, k, li, r = _components(data)
@@ -120,9 +153,11 @@ def _fit(data: _Intervals, iterations: int = 200, tol: float = 1e-7) -> _Fit:
         share = np.divide(lam, total[k], out=np.zeros_like(lam), where=total[k] > 0)
         yc = y[k] * share  # each interval's upvotes, split over its halves
         base = hourly[h] * weight
-        new_att = np.bincount(cell, weights=yc, minlength=n_cells) / np.maximum(
-            np.bincount(cell, weights=q[s] * base, minlength=n_cells), 1e-12
-        )
+        exposed = np.bincount(cell, weights=q[s] * base, minlength=n_cells)
+        new_att = np.bincount(cell, weights=yc, minlength=n_cells) / np.maximum(exposed, 1e-12)
+        for i in range(len(names)):  # attention never rises with rank: the constrained MLE
+            ranks = slice(i * (max_rank + 1) + 1, (i + 1) * (max_rank + 1))
+            new_att[ranks] = _non_increasing(new_att[ranks], exposed[ranks])
         exposure = np.bincount(s, weights=new_att[cell] * base, minlength=len(q))
         q = np.bincount(s, weights=yc, minlength=len(q)) / np.maximum(exposure, 1e-12)
         seen_h = np.bincount(h, weights=q[s] * new_att[cell] * weight, minlength=24)
@@ -169,23 +204,24 @@ def attention_by_rank(
 ) -> pd.DataFrame:
     """For each rank of ``list``: the upvotes per minute an average story receives there.
 
-    Columns: ``rank``, ``upvotes_per_min`` (an average story, at an average hour of
-    the day), ``share`` (of ranks 1-30 together, so page one sums to 1) and ``n``
-    (interval halves observed at that rank).
+    Columns: ``rank``, ``upvotes_per_min`` (an average story, at an average hour of the
+    day), ``share`` (of ranks 1-30 together, so page one sums to 1) and ``n`` (interval
+    halves observed at that rank).
 
     How rank is told apart from quality: averaging the increments per rank is biased,
-    because better stories hold the top ranks. Instead the upvotes of each interval
-    are modelled as Poisson with mean ``quality[story] x hourly[hour of day] x
-    sum over lists of attention[list, rank]`` times its length, where each end of
-    the interval stands for half of it at the rank held then. The maximum-likelihood
-    fit (EM, which splits each interval's upvotes over its halves) follows each story
-    through the ranks it held, so a story's own quality cancels out of the attention
-    curve; ``hourly`` is the time-of-day adjustment (24 factors, mean 1). Pages that
-    are modelled together are ``lists`` (default top and new, the two pages that
-    bring HN's votes); a story beyond a list's tracked depth counts as getting none
-    of that list's attention. Quality is scaled to mean 1 over the stories seen, so
-    ``upvotes_per_min`` is for an average story. The fitted ``hourly`` factors are
-    in ``.attrs["hourly"]``.
+    because better stories hold the top ranks. Instead the upvotes of each interval are
+    modelled as Poisson with mean ``quality[story] x hourly[hour of day] x sum over lists of
+    attention[list, rank]`` times its length, where each end of the interval stands for half
+    of it at the rank held then. The maximum-likelihood fit (EM, which splits each
+    interval's upvotes over its halves) follows each story through the ranks it held, so a
+    story's own quality cancels out of the attention curve. The curve is constrained not to
+    rise with rank (each M-step is a weighted isotonic fit), so on a short window a deep
+    rank seen a few times borrows from its neighbours instead of running towards zero;
+    ``hourly`` is the time-of-day adjustment (24 factors, mean 1). Pages that are modelled
+    together are ``lists`` (default top and new, the two pages that bring HN's votes); a
+    story beyond a list's tracked depth counts as getting none of that list's attention.
+    Quality is scaled to mean 1 over the stories seen, so ``upvotes_per_min`` is for an
+    average story. The fitted ``hourly`` factors are in ``.attrs["hourly"]``.
     """
     modelled = tuple(dict.fromkeys([*lists, list]))
     fit = _fit(_intervals(ranks, modelled))

@@ -2,7 +2,7 @@
 
 ``track_world`` runs the real pipeline: the simulator (in-process), the minute
 tracker through ``HNClient``, PostgreSQL, then ``load_ranks``/``load_stories``.
-``score`` compares each estimator of ``hnlab.ranking`` with ``/v0/_sim/truth``.
+``score`` compares each estimator of ``hnlab.analysis.ranking`` with ``/v0/_sim/truth``.
 Coarser sampling is the same data thinned to every 5th or 60th tick: watching a
 world does not change it, so each cadence sees the same stories.
 ``scripts/eval_ranking.py`` prints the table; ``tests/test_ranking.py`` asserts a

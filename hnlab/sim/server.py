@@ -1,7 +1,7 @@
 """A local stand-in for the HN API, for tests, demos and benchmarks.
 
 ``SimulatedHN`` serves a world that moves one minute at a time with a clock you
-control (``hnlab.simworld``: stories arrive, readers upvote what the rank they
+control (``hnlab.sim.world``: stories arrive, readers upvote what the rank they
 see shows them, ``top`` follows HN's gravity formula, some stories are
 penalized), and tells its hidden facts at ``GET /v0/_sim/truth``. It serves the
 real API's awkward shapes (null items, deleted, dead and bare items, jobs in
@@ -14,7 +14,8 @@ and the start: a seed gives the same world however it is queried.
         sim.advance(minutes=1)
 
 Without a socket: ``HNClient(url, transport=sim.transport())``. This module is the
-API's face (paths, bodies, faults, HTTP); the world is ``hnlab.simworld``.
+API's face (paths, bodies, faults, HTTP); the world is ``hnlab.sim.world``.
+One thing, hence its length: every path the stand-in answers, with its faults.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``SimulatedHN`` serves this world over HTTP; ``/v0/_sim/truth`` serves its hidden
 facts. The rules below are the world's, each with the reason it is so. The
-estimators in ``hnlab.ranking`` know none of them: they see only what the API
+estimators in ``hnlab.analysis.ranking`` know none of them: they see only what the API
 shows (lists, scores, comment counts, submission times).
 
 Arrivals
