@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from hnlab.errors import HnlabError
     from hnlab.hn.client import HNClient
     from hnlab.hn.items import Post
-    from hnlab.run.factory import SchedulerFactory
+    from hnlab.run.factory import SchedulerFactory, collector_from_settings
     from hnlab.run.scheduler import JobScheduler
     from hnlab.store.cache import RocksDBStore
     from hnlab.store.posts import PostRepository
@@ -30,6 +30,7 @@ __all__ = [
     "RocksDBStore",
     "SchedulerFactory",
     "Settings",
+    "collector_from_settings",
 ]
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ _HOMES = {
     "RocksDBStore": "hnlab.store.cache",
     "SchedulerFactory": "hnlab.run.factory",
     "Settings": "hnlab.config",
+    "collector_from_settings": "hnlab.run.factory",
 }
 
 

@@ -23,20 +23,41 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def hnlab_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, process: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m hnlab`` as a user would, with only HNLAB_* from ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
-    base.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "hnlab", *args],
-        capture_output=True,
-        text=True,
-        env=base,
-        timeout=timeout,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    """Run the ``hnlab`` command as a user would, with only HNLAB_* from ``env``.
+
+    In-process by default, through ``hnlab.cli.main`` in click's isolation (what a
+    user types, the same exit codes and ``Error:`` lines, in milliseconds instead of
+    a Python start-up). ``process=True`` runs ``python -m hnlab`` in a real child
+    process, for what needs one: log lines on stderr, signals, the embedded server's
+    life across commands."""
+    if process:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("HNLAB_")}
+        base.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "hnlab", *args],
+            capture_output=True,
+            text=True,
+            env=base,
+            timeout=timeout,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+        )
+    from click.testing import CliRunner
+
+    from hnlab.cli import main
+
+    environ: dict[str, str | None] = {k: None for k in os.environ if k.startswith("HNLAB_")}
+    environ.update(env or {})
+    with CliRunner().isolation(env=environ) as (stdout, stderr, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    return subprocess.CompletedProcess(["hnlab", *args], code, out, err)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -213,6 +213,8 @@ def test_restore_refuses_a_database_with_tables_and_what_is_not_an_archive(
 
 def test_db_shell_runs_psql_on_the_configured_database(database_url: str) -> None:
     env = {"HNLAB_DATABASE_URL": database_url}
-    result = hnlab_cli("db", "shell", "-Atc", "SELECT current_database()", env=env)
+    result = hnlab_cli(  # psql writes to the real stdout: a child process
+        "db", "shell", "-Atc", "SELECT current_database()", env=env, process=True
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == sa.make_url(database_url).database

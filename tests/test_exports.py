@@ -13,6 +13,7 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
         "RocksDBStore",
         "SchedulerFactory",
         "Settings",
+        "collector_from_settings",
     ]
     for name in hnlab.__all__:
         assert getattr(hnlab, name).__name__ == name
