@@ -87,6 +87,7 @@ def _intervals(
 class _Fit:
     curve: dict[str, np.ndarray]  # list -> attention per rank (index 0 = rank 1)
     counts: dict[str, np.ndarray]
+    voted: dict[str, np.ndarray]  # list -> upvotes attributed to each rank
     hourly: np.ndarray  # 24 factors, mean 1 over the hours seen
     quality: np.ndarray  # per story of ``data.ids``
     data: _Intervals
@@ -175,16 +176,25 @@ def _fit(data: _Intervals, iterations: int = 200, tol: float = 1e-7) -> _Fit:
         if change < tol:
             break
     counts = np.bincount(cell, minlength=n_cells)
-    curve = {n: att[i * (max_rank + 1) + 1 : (i + 1) * (max_rank + 1)] for i, n in enumerate(names)}
-    count = {
-        n: counts[i * (max_rank + 1) + 1 : (i + 1) * (max_rank + 1)] for i, n in enumerate(names)
-    }
-    return _Fit(curve, count, hourly, q, data)
+    voted = np.bincount(cell, weights=y[k] * share, minlength=n_cells)
+
+    def per_list(values: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            n: values[i * (max_rank + 1) + 1 : (i + 1) * (max_rank + 1)]
+            for i, n in enumerate(names)
+        }
+
+    return _Fit(per_list(att), per_list(counts), per_list(voted), hourly, q, data)
 
 
 def _curve_frame(fit: _Fit, name: str) -> pd.DataFrame:
     per_min, n = fit.curve[name], fit.counts[name]
-    seen = np.flatnonzero(n > 0)
+    # The deepest ranks that together drew less than one upvote only bound the attention
+    # (its estimate runs towards zero): they are left out, not reported as ~0.
+    tail = np.cumsum(fit.voted[name][::-1])[::-1]
+    enough = np.flatnonzero(tail >= 1)
+    last = enough[-1] if len(enough) else -1
+    seen = np.flatnonzero((n > 0) & (np.arange(len(n)) <= last))
     front = per_min[: min(30, len(per_min))].sum()
     out = pd.DataFrame(
         {
@@ -216,8 +226,10 @@ def attention_by_rank(
     interval's upvotes over its halves) follows each story through the ranks it held, so a
     story's own quality cancels out of the attention curve. The curve is constrained not to
     rise with rank (each M-step is a weighted isotonic fit), so on a short window a deep
-    rank seen a few times borrows from its neighbours instead of running towards zero;
-    ``hourly`` is the time-of-day adjustment (24 factors, mean 1). Pages that are modelled
+    rank seen a few times borrows from its neighbours instead of running towards zero. The
+    deepest ranks that together drew less than one upvote are left out: the data bound
+    their attention but cannot estimate it. ``hourly`` is the time-of-day adjustment (24
+    factors, mean 1). Pages that are modelled
     together are ``lists`` (default top and new, the two pages that bring HN's votes); a
     story beyond a list's tracked depth counts as getting none of that list's attention.
     Quality is scaled to mean 1 over the stories seen, so ``upvotes_per_min`` is for an
