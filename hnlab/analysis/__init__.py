@@ -1,7 +1,8 @@
 """hnlab.analysis: the collected data as pandas DataFrames, and the metrics behind every chart.
 
 ``loaders`` reads PostgreSQL and RocksDB, ``metrics`` computes from the frames,
-``ranking`` holds the ranking research, ``plots`` draws (``from hnlab import plots``).
+``ranking`` holds the ranking research, ``trends`` what is rising (terms,
+bursts, topics), ``plots`` draws (``from hnlab import plots``).
 Light to import: each name loads its module on first use, so neither
 ``import hnlab.analysis`` nor the papermill child (``hnlab.analysis.execute``)
 loads pandas, httpx, apscheduler or rocksdict before a function needs them.
@@ -45,8 +46,12 @@ if TYPE_CHECKING:
         top_gainers,
         upvote_rate,
     )
+    from hnlab.analysis.trends import bursts, term_trends, topics
 
 _HOMES = {
+    "bursts": "trends",
+    "term_trends": "trends",
+    "topics": "trends",
     "as_snapshots": "ranking",
     "attention_by_rank": "ranking",
     "attention_curves": "ranking",
@@ -78,6 +83,7 @@ __all__ = [
     "as_snapshots",
     "attention_by_rank",
     "attention_curves",
+    "bursts",
     "collection_summary",
     "engine",
     "front_page_churn",
@@ -96,9 +102,11 @@ __all__ = [
     "run_summary",
     "score_velocity",
     "story_path",
+    "term_trends",
     "time_to_front_page",
     "top_domains",
     "top_gainers",
+    "topics",
     "upvote_rate",
     "window",
 ]

@@ -34,45 +34,10 @@ from typing import Any
 import httpx
 
 from hnlab.config import STORY_LISTS
+from hnlab.sim import topics
 from hnlab.sim import world as simworld
 from hnlab.sim.world import FIRST_ID, Rules, World
 
-_WORDS = (
-    "Rust",
-    "Postgres",
-    "compiler",
-    "kernel",
-    "startup",
-    "browser",
-    "database",
-    "LLM",
-    "GPU",
-    "protocol",
-    "memory",
-    "garbage",
-    "collector",
-    "terminal",
-    "editor",
-    "open",
-    "source",
-    "privacy",
-    "encryption",
-    "satellite",
-    "battery",
-    "chip",
-    "language",
-    "cache",
-    "scheduler",
-    "notebook",
-    "analysis",
-    "physics",
-    "biology",
-    "history",
-    "design",
-    "security",
-    "network",
-    "filesystem",
-)
 _DOMAINS = (
     "github.com",
     "www.nytimes.com",
@@ -162,6 +127,7 @@ class SimulatedHN:
             raise ValueError("SimulatedHN start must be timezone-aware (UTC)")
         self.now = start.astimezone(UTC)
         self._start = self.now.replace(second=0, microsecond=0)
+        self.bursts = topics.schedule(seed, self._start)
         self.rules = rules or Rules()
         self._world: World | None = None
         self.faults = faults or Faults()
@@ -195,16 +161,24 @@ class SimulatedHN:
         return self._world
 
     def truth(self) -> dict[str, Any]:
-        """The hidden facts (``GET /v0/_sim/truth``): the rules, the attention curves, and
-        every story since the start with its quality, penalties and front-page time."""
+        """The hidden facts (``GET /v0/_sim/truth``): the rules, the attention curves,
+        every story since the start with its quality, penalties and front-page time, the
+        title topics and the bursts planted so far."""
         with self._lock:
-            return self._synced().truth()
+            out = self._synced().truth()
+        out["topics"] = {name: list(words) for name, words in topics.TOPICS.items()}
+        out["topic_weights"] = dict(topics.WEIGHTS)
+        out["bursts"] = [b.as_dict() for b in self.bursts if b.start <= self.now]
+        return out
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - bounded, and one world per instance
-    def _looks(self, hn_id: int, kind: str) -> tuple[str, str | None, str | None, dict[str, Any]]:
-        """A story's title, url, author and unknown fields, drawn from its own generator."""
+    def _looks(
+        self, hn_id: int, kind: str, created: int
+    ) -> tuple[str, str | None, str | None, dict[str, Any]]:
+        """A story's title, url, author and unknown fields, drawn from its own generator;
+        the title's words from a topic, or a burst on at ``created`` (``topics``)."""
         rng = random.Random(f"{self.seed}:{hn_id}")
-        words = rng.sample(_WORDS, 4)
+        words = topics.title_words(rng, datetime.fromtimestamp(created, UTC), self.bursts)
         title = " ".join(w.capitalize() if i == 0 else w for i, w in enumerate(words))
         if rng.random() < 0.1:
             title += " &amp; friends &#x27;24"
@@ -257,7 +231,7 @@ class SimulatedHN:
             return {"deleted": True, "id": hn_id, "time": stamp, "type": "story"}
         if kind == "bare":
             return {"id": hn_id, "time": stamp, "type": "story"}
-        title, url, author, extras = self._looks(hn_id, kind)
+        title, url, author, extras = self._looks(hn_id, kind, stamp)
         item: dict[str, Any] = {
             "id": hn_id,
             "time": stamp,
