@@ -333,3 +333,38 @@ def test_notify_test_and_digest_on_demand(
     assert failed.stderr == "Error: 1 of 1 notification URL(s) failed\n"
     unset = hnlab_cli("notify", "test", env=settings_env(settings))
     assert unset.returncode == 1 and unset.stderr.startswith("Error: HNLAB_NOTIFY_URLS is not set")
+
+
+def test_the_digest_says_what_is_rising_with_its_stories(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    """Three days of ordinary titles, then "Zig" in 8 of 20 titles for three hours: the
+    digest's "Rising now" names it with two of its stories; the steady words are not."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    filler = ["postgres index tuning", "kernel scheduler notes", "browser engine history"]
+    stories = []
+    for h in range(72, 0, -1):
+        for i in range(20):
+            hn_id = 1_000_000 + (72 - h) * 100 + i  # ids grow with time, as HN's do
+            title = f"Rust {filler[(h + i) % 3]}" if i % 2 else filler[(h + i) % 3]
+            if 3 <= h <= 5 and i < 8:
+                title = f"Zig {title}"
+            at = now - timedelta(hours=h) + timedelta(minutes=i)
+            stories.append({"id": hn_id, "title": title, "at": at})
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO stories (hn_id, title, type, submitted_at, first_seen, last_seen) "
+                "VALUES (:id, :title, 'story', :at, :at, :at)"
+            ),
+            stories,
+        )
+    digest = hnlab_cli("notify", "digest", "--no-send", env=settings_env(settings))
+    assert digest.returncode == 0, digest.stderr
+    rising = digest.stdout.split("Rising now:\n")[1].split("\n\n")[0].splitlines()
+    assert rising[0].startswith(
+        f"- zig: 24 stories since {now - timedelta(hours=5):%Y-%m-%d %H}:00"
+    )
+    assert all(line.startswith("   Zig ") for line in rising[1:])
+    assert rising[2].endswith(f"item?id={1_000_000 + 6900 + 7}")  # the newest story last
+    assert len(rising) == 3

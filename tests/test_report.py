@@ -82,7 +82,7 @@ def test_demo_then_report_writes_html_with_embedded_charts(demo: Demo) -> None:
     assert demo.ticks == (121, 121)
     assert re.search(r"; tracked 121 minutes \(\d+ observations\)", demo.stdout)
     index = (demo.out / "index.html").read_text()
-    for name in ("scores", "churn", "story_paths", "attention", "runs_and_cache"):
+    for name in ("scores", "churn", "story_paths", "attention", "trends", "runs_and_cache"):
         assert f'href="{name}.html"' in index
         page = (demo.out / f"{name}.html").read_text()
         assert page.count("data:image/png;base64,") >= 1
@@ -102,6 +102,7 @@ def test_the_index_summarises_the_data_with_a_thumbnail_per_report(demo: Demo) -
         "churn.html",
         "story_paths.html",
         "attention.html",
+        "trends.html",
         "runs_and_cache.html",
     ]
     assert all(thumb.startswith("data:image/png;base64,") for _, thumb in links.cards)

@@ -5,7 +5,7 @@ import itertools
 import json
 import math
 import statistics
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -129,7 +129,18 @@ def test_the_truth_and_the_transport_answer_like_the_api() -> None:
         truth = httpx.get(f"{sim.base_url}/_sim/truth").json()
         assert truth["now"] == (START + timedelta(minutes=20)).isoformat()
         assert truth == json.loads(json.dumps(sim.truth()))
-        assert set(truth) == {"seed", "start", "now", "rules", "attention", "diurnal", "stories"}
+        assert set(truth) == {
+            "seed",
+            "start",
+            "now",
+            "rules",
+            "attention",
+            "diurnal",
+            "stories",
+            "topics",
+            "topic_weights",
+            "bursts",
+        }
         assert truth["attention"]["top"][0] == pytest.approx(0.104, abs=0.001)
         arrived = [s for s in truth["stories"] if not s["warmup"]]
         assert arrived and all(s["arrived"] >= START.isoformat() for s in arrived)
@@ -145,3 +156,32 @@ def test_the_truth_and_the_transport_answer_like_the_api() -> None:
 
         over_http, in_process = asyncio.run(both())
         assert over_http == in_process and any(over_http)
+
+
+def test_planted_bursts_are_in_the_titles_and_the_truth() -> None:
+    """A burst's term is in about its strength's share of the titles created while it is
+    on, and a new term in none outside it; the truth lists only bursts already begun."""
+    from hnlab.sim import world as simworld
+
+    sim = SimulatedHN(seed=3, start=START)
+    assert sim.truth()["bursts"] == []
+    sim.advance(hours=30)
+    planted = sim.truth()["bursts"]
+    assert planted and all(b["start"] <= sim.now.isoformat() for b in planted)
+    first = planted[0]
+    on = (datetime.fromisoformat(first["start"]), datetime.fromisoformat(first["end"]))
+    during, carrying, outside = 0, 0, 0
+    for hn_id in range(simworld.FIRST_ID, sim.max_item() + 1, simworld.IDS_PER_STORY):
+        item = sim.item(hn_id)
+        if not item or "title" not in item:
+            continue
+        created = datetime.fromtimestamp(item["time"], UTC)
+        has = first["term"] in item["title"].split()
+        if on[0] <= created < on[1]:
+            during += 1
+            carrying += has
+        elif created >= START:
+            outside += has
+    assert during > 50
+    assert carrying / during == pytest.approx(first["strength"], abs=0.1)
+    assert outside == 0

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         load_runs,
         load_snapshots,
         load_stories,
+        load_titles,
         window,
     )
     from hnlab.analysis.metrics import (
@@ -66,6 +67,7 @@ _HOMES = {
     "load_runs": "loaders",
     "load_snapshots": "loaders",
     "load_stories": "loaders",
+    "load_titles": "loaders",
     "naive_attention_by_rank": "ranking",
     "rank_penalties": "ranking",
     "reconcile": "metrics",
@@ -95,6 +97,7 @@ __all__ = [
     "load_runs",
     "load_snapshots",
     "load_stories",
+    "load_titles",
     "naive_attention_by_rank",
     "rank_penalties",
     "reconcile",

@@ -35,6 +35,7 @@ __all__ = [
     "load_runs",
     "load_snapshots",
     "load_stories",
+    "load_titles",
     "window",
 ]
 
@@ -361,6 +362,34 @@ def load_stories(
         where.append(st.c.first_seen < until)
     df = _read(engine, sa.select(st).where(*where).order_by(st.c.hn_id))
     return _typed(df, _STORY_TYPES, ("submitted_at", "first_seen", "last_seen"))
+
+
+_TITLES_SQL = """
+    SELECT hn_id AS id, submitted_at AS time, title AS text FROM stories
+     WHERE title IS NOT NULL AND submitted_at >= :since AND submitted_at < :until
+    UNION ALL
+    SELECT hn_id, created_at, title FROM posts
+     WHERE created_at >= :since AND created_at < :until
+       AND NOT EXISTS (SELECT 1 FROM stories s WHERE s.hn_id = posts.hn_id)
+    ORDER BY time, id
+"""
+
+
+def load_titles(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    engine: sa.Engine | str | None = None,
+) -> pd.DataFrame:
+    """Every story title hnlab holds, as the documents ``term_trends``, ``bursts`` and
+    ``topics`` take: the tracker's stories and the hourly collection's posts, once each.
+
+    Columns: ``id`` (the HN id, int64), ``time`` (submission time, UTC), ``text`` (the
+    title, string); stories submitted in ``[since, until)``, oldest first.
+    """
+    low = since or datetime(1970, 1, 1, tzinfo=UTC)
+    high = until or datetime(9999, 1, 1, tzinfo=UTC)
+    df = _read(engine, sa.text(_TITLES_SQL).bindparams(since=low, until=high))
+    return _typed(df, {"id": "int64", "text": "string"}, ("time",))
 
 
 def collection_summary(engine: sa.Engine | str | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plot_attention",
+    "plot_bursts",
     "plot_churn",
     "plot_lifetimes",
     "plot_penalties",
@@ -26,6 +27,7 @@ __all__ = [
     "plot_story_path",
     "plot_time_to_front_page",
     "plot_top_domains",
+    "plot_topics",
     "plot_upvote_rates",
 ]
 
@@ -348,4 +350,47 @@ def plot_time_to_front_page(times: pd.DataFrame, ax: Axes | None = None) -> Axes
         ylabel="stories",
     )
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_bursts(bursts: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
+    """The ``top`` strongest bursts on a timeline: one bar per burst from its start to its
+    end, labelled with its term and how many stories carried it (UTC)."""
+    title = "Bursts: terms rising over their own baseline"
+    ax = _axes(ax, (9, 0.9 + 0.35 * min(top, max(len(bursts), 1))))
+    if bursts.empty:
+        return _empty(ax, title)
+    shown = bursts.head(top).sort_values("start", ascending=False).reset_index(drop=True)
+    for y, row in enumerate(shown.to_dict("records")):
+        ax.barh(
+            y,
+            row["end"] - row["start"],
+            left=row["start"],
+            height=0.6,
+            color="#ff6600",
+            alpha=0.85,
+        )
+    ax.set_yticks(range(len(shown)))
+    ax.set_yticklabels([f"{r.term} ({r.count})" for r in shown.itertuples()])
+    _utc_time_axis(ax)
+    ax.set(title=title, xlabel="time (UTC)")
+    return ax
+
+
+def plot_topics(over_time: pd.DataFrame, ax: Axes | None = None, top: int = 8) -> Axes:
+    """Stories per period of the ``top`` largest topics, stacked (``topics().over_time``)."""
+    title = "Topics over time"
+    ax = _axes(ax)
+    if over_time.empty:
+        return _empty(ax, title)
+    sizes = over_time.groupby("name")["count"].sum().nlargest(top)
+    wide = (
+        over_time[over_time["name"].isin(sizes.index)]
+        .pivot_table(index="period", columns="name", values="count", aggfunc="sum", fill_value=0)
+        .reindex(columns=sizes.index)
+    )
+    ax.stackplot(wide.index, wide.to_numpy().T, labels=list(wide.columns), alpha=0.85)
+    _utc_time_axis(ax)
+    ax.set(title=title, xlabel="time (UTC)", ylabel="stories")
+    ax.legend(fontsize="x-small", loc="upper left", ncols=2)
     return ax

@@ -28,7 +28,7 @@ from hnlab.jobs import Body, Job, Runtime, register
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_NOTEBOOKS = ("scores", "churn", "story_paths", "attention", "runs_and_cache")
+ANALYSIS_NOTEBOOKS = ("scores", "churn", "story_paths", "attention", "trends", "runs_and_cache")
 
 
 @dataclass

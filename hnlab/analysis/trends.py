@@ -206,7 +206,7 @@ def bursts(
         for run in runs:
             first, last = int(run[0]), int(run[-1])
             span = slice(first, last + 1)
-            detected = int(np.min(fired[ti, span]))
+            detected = int(np.min(fired[ti, first:]))  # the first passing run's end
             found.append(
                 {
                     "term": term,
@@ -304,7 +304,7 @@ def topics(
     loadings = model.fit_transform(matrix)
     vocabulary = np.asarray(vectorizer.get_feature_names_out())
     top = [vocabulary[np.argsort(row)[::-1][:n_terms]].tolist() for row in model.components_]
-    names = [", ".join(words[:3]) for words in top]
+    names = [_name(words) for words in top]
     best = loadings.argmax(axis=1)
     weight = loadings.max(axis=1)
     topic = np.where(weight > 0, best, -1)
@@ -338,6 +338,18 @@ def topics(
         .rename(columns={"topic_name": "name"})
     )
     return TopicModel(stories, table, over_time)
+
+
+def _name(terms: list[str], size: int = 3) -> str:
+    """A topic's name: its top terms, skipping one whose words are already named."""
+    chosen: list[str] = []
+    for term in terms:
+        named = {w for t in chosen for w in t.split(" ")}
+        if not set(term.split(" ")) <= named:
+            chosen.append(term)
+        if len(chosen) == size:
+            break
+    return ", ".join(chosen)
 
 
 def _identity(terms: Iterable[str]) -> Iterable[str]:

@@ -76,6 +76,32 @@ def send(urls: Sequence[str], title: str, body: str, kind: str = "info") -> list
     return deliveries
 
 
+def rising_now(engine: AsyncEngine, now: datetime, *, top: int = 3) -> list[str]:
+    """The digest's "Rising now" lines: the strongest bursts in the titles of the 24 hours
+    before ``now`` (judged against the three days before them), each with two of its
+    stories. Empty when nothing rose, or there are no titles."""
+    from hnlab import analysis
+    from hnlab.store.db import engine_url
+
+    docs = analysis.load_titles(now - timedelta(days=4), now, engine_url(engine))
+    if docs.empty:
+        return []
+    found = analysis.bursts(docs)
+    found = found[found["end"] > now - timedelta(days=1)].head(top)
+    titles = dict(zip(docs["id"], docs["text"], strict=True))
+    lines = []
+    for burst in found.to_dict("records"):
+        lines.append(
+            f"- {burst['term']}: {burst['count']} stories since "
+            f"{burst['start']:%Y-%m-%d %H:%M} UTC, {burst['peak_share']:.0%} of an hour's at "
+            f"its peak ({burst['baseline_share']:.1%} before)"
+        )
+        stories: list[int] = list(burst["stories"])
+        for hn_id in stories[-2:]:
+            lines.append(f"   {titles.get(hn_id, '')} {HN_ITEM.format(hn_id)}")
+    return lines
+
+
 class Notifier:
     """Sends state changes and digests for one runner; counts what could not be delivered."""
 
@@ -180,6 +206,9 @@ class Notifier:
             expected = self._expected(since, now)
             if recorded < expected:
                 odd.append(f"Missing: {expected - recorded} scheduled run(s) left no record")
+        rising = await asyncio.to_thread(rising_now, self.engine, now)
+        if rising:
+            lines += ["", "Rising now:", *rising]
         if odd:
             lines += ["", "Worth a look:", *(f"- {line}" for line in odd)]
         return f"hnlab digest: the 24 hours to {now:%Y-%m-%d %H:%M} UTC", "\n".join(lines)
