@@ -30,7 +30,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 unit: install
-	$(PYTEST) tests
+	$(PYTEST) --durations=12 tests
 
 notebooks: install
 	$(PYTEST) --nbval-lax --sanitize-with tests/nbval_sanitize.cfg notebooks

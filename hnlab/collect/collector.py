@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import tenacity
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.clock import Clock, utc_now
 from hnlab.collect.pipeline import Pipeline
@@ -125,7 +126,7 @@ class HourlyPostsCollectorJob(SeedMethods):
             await self._record_failure(run_id, exc)
             raise
         await records.finish_run(
-            self.post_repository.engine,
+            self.engine,
             run_id,
             "succeeded",
             self.clock(),
@@ -160,6 +161,11 @@ class HourlyPostsCollectorJob(SeedMethods):
         run_id, pending, pipeline = await self._begin(run_id, self.trigger, started, None)
         return await self._complete(run_id, started, t0, pipeline, pending)
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine this collector's repository writes to (its owner closes it)."""
+        return self.post_repository.engine
+
     def get_statistics(self) -> dict[str, Any]:
         """The last run's statistics (the seed's keys, and more)."""
         return dict(self._statistics)
@@ -176,7 +182,7 @@ class HourlyPostsCollectorJob(SeedMethods):
     ) -> tuple[int, list[int], Pipeline[Batch, _Fetched]]:
         """Start the fetch, and while it loads open (or adopt) the run record, close stale
         ones and list the runs owing cache entries; the fetch is cancelled if that fails."""
-        engine = self.post_repository.engine
+        engine = self.engine
         self._statistics = self._empty_statistics()
         pipeline: Pipeline[Batch, _Fetched] = Pipeline(self._fetch)
         try:
@@ -340,7 +346,7 @@ class HourlyPostsCollectorJob(SeedMethods):
             async for attempt in retrying:
                 with attempt:
                     await records.finish_run(
-                        self.post_repository.engine,
+                        self.engine,
                         run_id,
                         "failed",
                         self.clock(),

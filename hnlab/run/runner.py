@@ -118,7 +118,7 @@ class SlotRunner:
         if engine is None:
             if collector is None:
                 raise ValueError("SlotRunner needs an engine or a collector")
-            engine = collector.post_repository.engine
+            engine = collector.engine
         self.engine = engine
         self.mode: Mode = mode
         self.collector = collector

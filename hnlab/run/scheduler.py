@@ -139,7 +139,7 @@ class JobScheduler:
                 raise ValueError("register_hourly_collector needs a collector or a body")
             body = SlotRunner(collector=hourly_collector, clock=self.clock).run
         if self.engine is None and hourly_collector is not None:
-            self.engine = hourly_collector.post_repository.engine
+            self.engine = hourly_collector.engine
         self.hourly_collector = hourly_collector
         self._body = body
         return self._add(
