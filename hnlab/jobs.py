@@ -71,7 +71,8 @@ class Runtime(Protocol):
 class Job:
     """One scheduled job.
 
-    ``setting`` is the Settings field that schedules it, named in messages.
+    ``setting`` is the Settings field that schedules it, named in messages (None: the
+    schedule is fixed).
     ``build`` makes the body for a process, or None when there is nothing to do
     there (no notifier, say). ``group`` lets ``hnlab track`` run only what is not
     the collection's. A ``slots`` job claims one slot per fire through the seed's
@@ -81,7 +82,7 @@ class Job:
 
     id: str
     name: str
-    setting: str
+    setting: str | None
     trigger: Callable[[Settings], str | None]
     build: Callable[[Runtime], Body | None]
     group: Group = "service"

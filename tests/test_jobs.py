@@ -58,7 +58,7 @@ def test_a_new_job_is_one_registration_and_the_service_runs_it(
         return body
 
     job = jobs.register(
-        jobs.Job("test_probe", "Probe", "-", trigger=lambda s: "0 0 1 1 *", build=build)
+        jobs.Job("test_probe", "Probe", None, trigger=lambda s: "0 0 1 1 *", build=build)
     )
     settings = make_settings(hn_api_url="http://127.0.0.1:9/v0")
     service = RunnerService(settings, mode="direct", collect=False)

@@ -13,7 +13,7 @@ register(
     Job(
         HEARTBEAT_JOB_ID,
         "Runner heartbeat",
-        "-",
+        None,
         trigger=lambda settings: "* * * * *",
         build=lambda runtime: runtime.beat,
     )

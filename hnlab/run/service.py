@@ -167,7 +167,7 @@ class RunnerService:
             if job.slots:
                 scheduler.register_hourly_collector(parts.collector, body=watched)
             else:
-                label = self.settings.label(job.setting) if job.setting != "-" else job.id
+                label = self.settings.label(job.setting) if job.setting else job.id
                 scheduler.add_job(
                     watched,
                     cron_trigger(expression, label),
