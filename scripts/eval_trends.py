@@ -29,7 +29,6 @@ import pandas as pd
 
 from hnlab import analysis
 from hnlab.sim import topics as planted_topics
-from hnlab.sim import world as simworld
 from hnlab.sim.server import SimulatedHN
 
 GOALS = {"precision": (">=", 0.8), "recall": (">=", 0.8), "median delay": ("<=", 2)}
@@ -38,7 +37,7 @@ GOALS = {"precision": (">=", 0.8), "recall": (">=", 0.8), "median delay": ("<=",
 def titles(sim: SimulatedHN, since: datetime) -> pd.DataFrame:
     """Every story title the simulator serves, created at or after ``since``."""
     rows = []
-    for hn_id in range(simworld.FIRST_ID, sim.max_item() + 1, simworld.IDS_PER_STORY):
+    for hn_id in (story["hn_id"] for story in sim.truth()["stories"]):
         item = sim.item(hn_id)
         if not item or "title" not in item:
             continue

@@ -42,7 +42,7 @@ def test_comments_follow_score_with_a_real_spread_and_a_seed_repeats_the_world()
 
 
 def test_ask_hn_draws_more_discussion_than_show_hn() -> None:
-    world = stories(seed=1) + stories(seed=2)
+    world = [s for seed in (1, 2, 3) for s in stories(seed)]  # a dozen of each kind a seed
 
     def median_ratio(prefix: str) -> float:
         return statistics.median(c / s for s, c, t in world if t.startswith(prefix) and s >= 10)
@@ -140,6 +140,9 @@ def test_the_truth_and_the_transport_answer_like_the_api() -> None:
             "topics",
             "topic_weights",
             "bursts",
+            "max_item",
+            "comments",
+            "changes",
         }
         assert truth["attention"]["top"][0] == pytest.approx(0.104, abs=0.001)
         arrived = [s for s in truth["stories"] if not s["warmup"]]
@@ -161,7 +164,6 @@ def test_the_truth_and_the_transport_answer_like_the_api() -> None:
 def test_planted_bursts_are_in_the_titles_and_the_truth() -> None:
     """A burst's term is in about its strength's share of the titles created while it is
     on, and a new term in none outside it; the truth lists only bursts already begun."""
-    from hnlab.sim import world as simworld
 
     sim = SimulatedHN(seed=3, start=START)
     assert sim.truth()["bursts"] == []
@@ -171,7 +173,7 @@ def test_planted_bursts_are_in_the_titles_and_the_truth() -> None:
     first = planted[0]
     on = (datetime.fromisoformat(first["start"]), datetime.fromisoformat(first["end"]))
     during, carrying, outside = 0, 0, 0
-    for hn_id in range(simworld.FIRST_ID, sim.max_item() + 1, simworld.IDS_PER_STORY):
+    for hn_id in (story["hn_id"] for story in sim.truth()["stories"]):
         item = sim.item(hn_id)
         if not item or "title" not in item:
             continue
@@ -185,3 +187,49 @@ def test_planted_bursts_are_in_the_titles_and_the_truth() -> None:
     assert during > 50
     assert carrying / during == pytest.approx(first["strength"], abs=0.1)
     assert outside == 0
+
+
+def test_comments_come_as_hn_makes_them() -> None:
+    """Ids are dense and in creation order, stories and comments interleaved; kids and
+    parents agree; descendants counts what a reader sees; the truth's edits, deletions
+    and kills show in the items, and some replies answer a deleted comment."""
+    sim = SimulatedHN(seed=2, start=START)
+    sim.advance(hours=3)
+    truth = sim.truth()
+    items = {i: sim.item(i) for i in range(truth["stories"][0]["hn_id"], sim.max_item() + 1)}
+    assert truth["max_item"] == sim.max_item() and sim.item(sim.max_item() + 1) is None
+    present = {i: it for i, it in items.items() if it is not None}
+    times = [present[i]["time"] for i in sorted(present)]
+    assert all(b >= a - 60 for a, b in itertools.pairwise(times))  # creation order
+    types = [it["type"] for it in present.values()]
+    assert types.count("comment") == truth["comments"]
+    comment_ids = [i for i, it in present.items() if it["type"] == "comment"]
+    story_ids = [i for i, it in present.items() if it["type"] != "comment"]
+    assert min(story_ids) < max(comment_ids) and max(story_ids) > min(comment_ids)
+    for hn_id, item in present.items():
+        for kid in item.get("kids", []):
+            assert present[kid]["parent"] == hn_id
+        if item["type"] == "comment":
+            assert hn_id in present[item["parent"]]["kids"]
+
+    def visible(hn_id: int) -> int:
+        kids = present[hn_id].get("kids", [])
+        shown = [k for k in kids if not present[k].get("deleted") and not present[k].get("dead")]
+        return len(shown) + sum(visible(k) for k in kids)
+
+    for hn_id in story_ids:
+        if "descendants" in present[hn_id]:
+            assert present[hn_id]["descendants"] == visible(hn_id)
+    changes = truth["changes"]
+    kinds = {c["change"] for c in changes}
+    assert kinds == {"edited", "deleted", "killed"}
+    for change in changes:
+        item = present.get(change["id"]) or sim.item(change["id"])
+        if change["change"] == "deleted":
+            assert item["deleted"] is True and "text" not in item and "by" not in item
+        elif change["change"] == "killed":
+            assert item["dead"] is True
+        elif not item.get("deleted"):
+            assert "Edit:" in item["text"]
+    deleted = {c["id"] for c in changes if c["change"] == "deleted"}
+    assert any(present[i]["parent"] in deleted for i in comment_ids)

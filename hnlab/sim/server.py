@@ -36,7 +36,7 @@ import httpx
 from hnlab.config import STORY_LISTS
 from hnlab.sim import topics
 from hnlab.sim import world as simworld
-from hnlab.sim.world import FIRST_ID, Rules, World
+from hnlab.sim.world import Rules, World
 
 _DOMAINS = (
     "github.com",
@@ -52,7 +52,17 @@ _DOMAINS = (
     "www.theverge.com",
     "substack.com",
 )
-_AUTHORS = ("pg", "dang", "tptacek", "patio11", "jacquesm", "simonw", "rayiner", "dragonwriter")
+_AUTHORS = simworld.NAMED
+_PHRASES = (
+    "I think",
+    "In my experience",
+    "Not sure about",
+    "The real problem with",
+    "We tried",
+    "Has anyone compared",
+    "This matches what I saw with",
+    "Counterpoint:",
+)
 
 
 @dataclass
@@ -85,15 +95,29 @@ class _Stats:
     total: int = 0
 
 
-def _comment(hn_id: int, parent: int, stamp: int) -> dict[str, Any]:
-    return {
-        "by": "commenter",
-        "id": hn_id,
-        "parent": parent,
-        "text": "Interesting.",
-        "time": stamp + 60,
-        "type": "comment",
-    }
+def comment_text(seed: int, hn_id: int, version: int) -> str:
+    """A comment's HTML as HN gives it: paragraphs joined by ``<p>``, entities, now and
+    then italics, a link or a quoted line, and one in fifty very long. ``version`` 1 is
+    the text after an edit."""
+    rng = random.Random(f"{seed}:{hn_id}:text")
+    words = [w for name in rng.sample(sorted(topics.TOPICS), 2) for w in topics.TOPICS[name]]
+    paragraphs = []
+    for _ in range(60 if rng.random() < 0.02 else rng.randint(1, 3)):
+        said = " ".join(rng.choice(words) for _ in range(rng.randint(4, 14)))
+        line = f"{rng.choice(_PHRASES)} {said}."
+        roll = rng.random()
+        if roll < 0.1:
+            line = f"&gt; {said}"
+        elif roll < 0.2:
+            line += ' See <a href="https://example.org/notes" rel="nofollow">example.org/notes</a>'
+        elif roll < 0.3:
+            line = line.replace(said, f"<i>{said}</i>")
+        elif roll < 0.4:
+            line += " It&#x27;s &quot;fine&quot;."
+        paragraphs.append(line)
+    if version:
+        paragraphs.append("Edit: I was wrong about the second point, thanks.")
+    return "<p>".join(paragraphs)
 
 
 class _InProcess(httpx.AsyncBaseTransport):
@@ -202,10 +226,9 @@ class SimulatedHN:
             return self._synced().listing(list_name)
 
     def max_item(self) -> int:
-        """The newest id that exists now (stories and their comment slots)."""
+        """The newest id that exists now (stories and comments share one counter)."""
         with self._lock:
-            world = self._synced()
-            return simworld.hn_id_of(world.n - 1) + simworld.IDS_PER_STORY - 1
+            return self._synced().max_item
 
     def item(self, hn_id: int) -> dict[str, Any] | None:
         """The item as the API would give it now (None is a JSON ``null``)."""
@@ -214,17 +237,17 @@ class SimulatedHN:
             return fixed
         with self._lock:
             world = self._synced()
-            parent = hn_id - (hn_id - FIRST_ID) % simworld.IDS_PER_STORY
-            i = world.index_of(parent)
+            i = world.ref(hn_id)
             if i is None:
                 return None
+            if i < 0:
+                return self._comment(world, -1 - i)
             a = world.a
             kind = simworld.KINDS[a["kind"][i]]
             stamp = int(simworld.time_of(a["created"][i]).timestamp())
-            if hn_id != parent:
-                return None if kind == "null" else _comment(hn_id, parent, stamp)
             points = 1 if kind == "job" else 1 + int(a["votes"][i])
-            descendants = int(world.comments(i, world.minute))
+            descendants = world.descendants(hn_id)
+            kids = list(world.kids.get(hn_id, ()))
         if kind == "null":
             return None
         if kind == "deleted":
@@ -246,14 +269,37 @@ class SimulatedHN:
         if kind == "ask":
             item["text"] = "What do you think?"
         if kind != "job":
-            # descendants counts every comment; the API lists only the top-level kids
+            # descendants counts the comments a reader sees; kids lists the replies,
+            # deleted and dead ones included, as the API does
             item["descendants"] = descendants
-            if descendants:
-                item["kids"] = [hn_id + j for j in range(1, min(3, descendants) + 1)]
+            if kids:
+                item["kids"] = kids
         if kind == "dead":
             item["dead"] = True
         item.update(extras)
         return item
+
+    def _comment(self, world: World, k: int) -> dict[str, Any]:
+        """Comment ``k`` as the API gives it at the world's minute."""
+        c, now = world.c, world.minute
+        hn_id = c.hn_id[k]
+        item: dict[str, Any] = {
+            "id": hn_id,
+            "parent": c.parent[k],
+            "time": int(simworld.time_of(c.time[k]).timestamp()),
+            "type": "comment",
+        }
+        kids = world.kids.get(hn_id)
+        if kids:
+            item["kids"] = list(kids)
+        if c.delete_at[k] <= now:
+            item["deleted"] = True
+            return item
+        item["by"] = simworld.commenter(c.author[k])
+        item["text"] = comment_text(self.seed, hn_id, int(c.edit_at[k] <= now))
+        if c.kill_at[k] <= now:
+            item["dead"] = True
+        return dict(sorted(item.items()))
 
     # -- fixed content ------------------------------------------------------------------
     def serve_items(self, items: dict[int, Any]) -> None:

@@ -59,7 +59,19 @@ Comments
     Each story draws a discussiveness ``talk ~ lognormal(0, 0.8)``; its comments
     follow ``0.4 * talk * kind * peak_points^0.95``, reached with a one-hour lag
     (Ask HN x2.2, polls x2.5, Show HN x0.7, jobs none), so two stories of one score
-    can differ several-fold in comments, as on HN.
+    can differ several-fold in comments, as on HN. Each minute the comments a story
+    is due are written (jobs, dead, deleted, bare and null stories take none): a third answer
+    the story, the rest a comment already in its thread, chosen uniformly, so
+    threads grow deep where they are busy, and some replies answer comments that are
+    deleted later. Authors are Zipf-distributed over 3,000 names, so a few
+    commenters are everywhere. Within HN's two-hour edit window 8 % of comments
+    are edited (1-100 minutes in) and 3 % deleted (2-110 minutes in); 2 % are
+    killed later (30-115 minutes in, before the window closes, so a re-fetch after
+    it sees every change). A deleted comment keeps its place and its replies.
+
+Ids
+    Stories and comments take ids from one counter in creation order, as HN's
+    do, so a story's id says nothing of its index and ``maxitem`` is the newest.
 
 Everything is drawn from one generator seeded by ``seed``, stepping one minute at
 a time, so a seed and a start give the same world however it is queried. The 72
@@ -71,7 +83,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,7 +91,6 @@ import numpy as np
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 FIRST_ID = 40_000_000
-IDS_PER_STORY = 4  # the story and three comment slots
 WINDOW_MINUTES = 72 * 60
 WARMUP_STEP = 10  # minutes per step before the start
 
@@ -87,6 +98,10 @@ KINDS = ("story", "show", "ask", "job", "poll", "dead", "deleted", "bare", "null
 _KIND_SHARES = (0.75, 0.08, 0.07, 0.03, 0.01, 0.02, 0.02, 0.01, 0.01)
 JOB, DEAD = KINDS.index("job"), KINDS.index("dead")
 _TALK_BY_KIND = np.array([1.0, 0.7, 2.2, 0.0, 2.5, 1.0, 1.0, 1.0, 1.0])
+_SILENT = np.array([k in ("job", "dead", "deleted", "bare", "null") for k in KINDS])
+EDIT_WINDOW = 120  # minutes
+NAMED = ("pg", "dang", "tptacek", "patio11", "jacquesm", "simonw", "rayiner", "dragonwriter")
+COMMENTERS = 3000
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,8 @@ class World:
         "ring_votes",
         "ring_add",  # minute the ring votes arrive, or -1
         "ring_undo",  # minute they are removed, or -1
+        "hn_id",
+        "said",  # comments written so far
     )
 
     def __init__(self, seed: int, start: datetime, rules: Rules | None = None) -> None:
@@ -173,8 +190,13 @@ class World:
         self.lo = 0  # first story still in the window
         cap = 8192
         self.a: dict[str, np.ndarray] = {
-            name: np.zeros(cap, dtype=np.int8 if name == "kind" else float) for name in self._FIELDS
+            name: np.zeros(cap, dtype=_DTYPES.get(name, float)) for name in self._FIELDS
         }
+        self.crng = np.random.default_rng([seed, 7])  # comments: the stories' draws stay
+        self.refs: list[int] = []  # id - FIRST_ID -> story index, or -1 - comment index
+        self.c = Comments()
+        self.kids: dict[int, list[int]] = {}  # hn id -> its replies' ids, oldest first
+        self.threads: dict[int, list[int]] = {}  # story index -> its comments' indices
         self.events: list[dict[str, Any]] = []  # penalties and rings, in order
         self.minute = self.start - WINDOW_MINUTES
         self.top = np.zeros(0, dtype=int)  # story indices, best first
@@ -189,6 +211,12 @@ class World:
         other.rng.bit_generator.state = self.rng.bit_generator.state
         other.a = {k: v.copy() for k, v in self.a.items()}
         other.events = list(self.events)
+        other.crng = np.random.default_rng()
+        other.crng.bit_generator.state = self.crng.bit_generator.state
+        other.refs = list(self.refs)
+        other.c = self.c.copy()
+        other.kids = {k: list(v) for k, v in self.kids.items()}
+        other.threads = {k: list(v) for k, v in self.threads.items()}
         return other
 
     # -- stepping -----------------------------------------------------------------------
@@ -216,7 +244,8 @@ class World:
         i, j = self.n, self.n + k
         self._grow(j)
         a = self.a
-        a["created"][i:j] = self.minute + np.sort(rng.uniform(0, dt, k))
+        # arrivals fall in the step just ended, (minute - dt, minute]: nothing from the future
+        a["created"][i:j] = self.minute - np.sort(rng.uniform(0, dt, k))[::-1]
         a["kind"][i:j] = rng.choice(len(KINDS), size=k, p=_KIND_SHARES)
         s = rules.quality_sigma
         a["quality"][i:j] = rng.lognormal(-(s**2) / 2, s, k)
@@ -292,7 +321,63 @@ class World:
             self.events.append(self._event(i, "flags", factor=float(a["flag_factor"][i])))
 
     def _event(self, i: int, reason: str, **values: Any) -> dict[str, Any]:
-        return {"hn_id": hn_id_of(int(i)), "at": self.minute, "reason": reason, **values}
+        return {"hn_id": self.hn_id(int(i)), "at": self.minute, "reason": reason, **values}
+
+    def _discuss(self, dt: int, arrived: int) -> None:
+        """Write the comments due this step, then give this step's comments and stories
+        their ids in creation order (both fall in ``(minute - dt, minute]``)."""
+        a, rng, c = self.a, self.crng, self.c
+        idx = np.arange(self.lo, arrived)
+        idx = idx[~_SILENT[a["kind"][idx]]]
+        due = self.comments(idx, self.minute) - a["said"][idx].astype(int)
+        writers = idx[due > 0]
+        counts = due[due > 0]
+        a["said"][writers] += counts
+        stories = np.repeat(writers, counts)
+        times = self.minute - rng.uniform(0, dt, len(stories))
+        order = np.argsort(times, kind="stable")
+        stories, times = stories[order], times[order]
+        m = len(stories)
+        top = rng.random(m) < 1 / 3
+        picks = rng.random(m)
+        authors = np.minimum(rng.zipf(1.5, m), COMMENTERS) - 1
+        fate = rng.random(m)
+        after = rng.uniform(0, 1, m)
+        first = len(c.time)
+        for k in range(m):
+            s = int(stories[k])
+            thread = self.threads.setdefault(s, [])
+            # the story (-1 - s, until it has its id below), or a comment in its thread
+            parent = -1 - s if top[k] or not thread else thread[int(picks[k] * len(thread))]
+            thread.append(first + k)
+            c.story.append(s)
+            c.parent.append(parent)
+            c.time.append(float(times[k]))
+            c.author.append(int(authors[k]))
+            t, f, u = float(times[k]), fate[k], after[k]
+            c.edit_at.append(t + 1 + 99 * u if f < 0.08 else math.inf)
+            c.delete_at.append(t + 2 + 108 * u if 0.08 <= f < 0.11 else math.inf)
+            c.kill_at.append(t + 30 + 85 * u if 0.11 <= f < 0.13 else math.inf)
+        # ids in creation order: this step's comments and arrivals, merged by time
+        new_stories = np.arange(arrived, self.n)
+        merged = sorted(
+            [(float(times[k]), k, -1 - (first + k)) for k in range(m)]
+            + [(float(a["created"][i]), m + int(i), int(i)) for i in new_stories]
+        )
+        for _, _, ref in merged:
+            hn_id = FIRST_ID + len(self.refs)
+            self.refs.append(ref)
+            if ref >= 0:
+                a["hn_id"][ref] = hn_id
+            else:
+                c.hn_id.append(hn_id)  # comments are appended in time order, as here
+        for k in range(first, first + m):
+            parent = c.parent[k]
+            if parent < 0:
+                parent = c.parent[k] = self.hn_id(-1 - parent)
+            else:
+                parent = c.parent[k] = c.hn_id[parent]
+            self.kids.setdefault(parent, []).append(c.hn_id[k])
 
     def _rank(self) -> None:
         a, rules = self.a, self.rules
@@ -320,6 +405,7 @@ class World:
     def _step(self, dt: int) -> None:
         self._vote(dt)
         self.minute += dt
+        arrived = self.n
         self._arrive(dt)
         cutoff = self.minute - WINDOW_MINUTES
         created = self.a["created"]
@@ -329,16 +415,51 @@ class World:
         self._rings(live, dt)
         a = self.a
         a["peak"][live] = np.maximum(a["peak"][live], a["votes"][live])
+        self._discuss(dt, arrived)
         self._penalize(live, dt)
         self._rank()
 
     # -- reading ------------------------------------------------------------------------
-    def index_of(self, hn_id: int) -> int | None:
+    def hn_id(self, index: int) -> int:
+        """The id of the story at ``index``."""
+        return int(self.a["hn_id"][index])
+
+    def ref(self, hn_id: int) -> int | None:
+        """What ``hn_id`` is: a story's index (>= 0), ``-1 - k`` for comment ``k``, or
+        None for an id not given out yet."""
         offset = hn_id - FIRST_ID
-        if offset < 0 or offset % IDS_PER_STORY:
-            return None
-        i = offset // IDS_PER_STORY
-        return i if i < self.n else None
+        return self.refs[offset] if 0 <= offset < len(self.refs) else None
+
+    @property
+    def max_item(self) -> int:
+        return FIRST_ID + len(self.refs) - 1
+
+    def descendants(self, hn_id: int) -> int:
+        """Comments under ``hn_id`` that a reader sees: neither deleted nor dead."""
+        c, now, count, todo = self.c, self.minute, 0, list(self.kids.get(hn_id, ()))
+        while todo:
+            kid = todo.pop()
+            k = -1 - self.refs[kid - FIRST_ID]
+            if c.delete_at[k] > now and c.kill_at[k] > now:
+                count += 1
+            todo.extend(self.kids.get(kid, ()))
+        return count
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Every comment edit, deletion and kill so far, in time order."""
+        c, now, out = self.c, self.minute, []
+        for what, when in (
+            ("edited", c.edit_at),
+            ("deleted", c.delete_at),
+            ("killed", c.kill_at),
+        ):
+            for k, at in enumerate(when):
+                if at <= now:
+                    out.append({"id": c.hn_id[k], "change": what, "at": at})
+        out.sort(key=lambda e: (e["at"], e["id"]))
+        for e in out:
+            e["at"] = time_of(e["at"]).isoformat()
+        return out
 
     def listing(self, name: str) -> list[int]:
         a = self.a
@@ -355,7 +476,7 @@ class World:
             idx = np.arange(self.lo, self.n)
             idx = idx[(a["kind"][idx] != DEAD) & (a["kind"][idx] != JOB)]
             chosen = idx[np.argsort(-a["votes"][idx], kind="stable")]
-        return [hn_id_of(int(i)) for i in chosen[:500]]
+        return [self.hn_id(int(i)) for i in chosen[:500]]
 
     def truth(self) -> dict[str, Any]:
         """The hidden facts: rules, attention curves and every story (those that arrived
@@ -370,7 +491,7 @@ class World:
             target.setdefault(event["hn_id"], []).append(entry)
         stories = []
         for i in range(self.n):
-            hn_id = hn_id_of(i)
+            hn_id = self.hn_id(i)
             front = a["front_at"][i]
             stories.append(
                 {
@@ -397,11 +518,36 @@ class World:
             },
             "diurnal": [round(diurnal(rules, h * 60), 6) for h in range(24)],
             "stories": stories,
+            "max_item": self.max_item,
+            "comments": len(self.c.time),
+            "changes": self.changes(),
         }
 
 
-def hn_id_of(index: int) -> int:
-    return FIRST_ID + index * IDS_PER_STORY
+_DTYPES = {"kind": np.int8, "hn_id": np.int64}
+
+
+@dataclass
+class Comments:
+    """Every comment written, in creation (and so id) order; times in world minutes,
+    ``inf`` for a change that never comes. ``parent`` is an id."""
+
+    story: list[int] = field(default_factory=list)
+    parent: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    author: list[int] = field(default_factory=list)
+    edit_at: list[float] = field(default_factory=list)
+    delete_at: list[float] = field(default_factory=list)
+    kill_at: list[float] = field(default_factory=list)
+    hn_id: list[int] = field(default_factory=list)
+
+    def copy(self) -> Comments:
+        return Comments(**{f.name: list(getattr(self, f.name)) for f in fields(self)})
+
+
+def commenter(k: int) -> str:
+    """The name of commenter ``k`` (0 is the busiest)."""
+    return NAMED[k] if k < len(NAMED) else f"user{k:04d}"
 
 
 @functools.lru_cache(maxsize=8)
