@@ -89,16 +89,15 @@ def _whole(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int
     return parse
 
 
-def _seconds(minimum: float) -> Callable[[str, Any], float]:
+def _seconds(minimum: float, unit: str = "seconds") -> Callable[[str, Any], float]:
     def parse(label: str, raw: Any) -> float:
+        allowed = f"a number of {unit} > {minimum:g}"
         try:
             value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
         except ValueError:
-            raise ConfigError(
-                f"{label} must be a number of seconds > {minimum:g}, got {raw!r}"
-            ) from None
-        if not value > minimum:
-            raise ConfigError(f"{label} must be a number of seconds > {minimum:g}, got {raw!r}")
+            raise ConfigError(f"{label} must be {allowed}, got {raw!r}") from None
+        if not value > minimum or value == float("inf"):
+            raise ConfigError(f"{label} must be {allowed}, got {raw!r}")
         return value
 
     return parse
@@ -272,6 +271,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "track_lists": _track_lists,
     "track_depth": _track_depth,
     "track_keep_days": _whole(0),
+    "items_every": _whole(0, 60),
+    "items_null_retries": _whole(1, 100),
+    "items_settle_hours": _seconds(0, "hours"),
+    "items_rate": _seconds(0, "requests a second"),
 }
 
 
@@ -335,6 +338,10 @@ class Settings:
     track_lists: tuple[str, ...] = ("top", "new", "best", "ask", "show")
     track_depth: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_TRACK_DEPTH))
     track_keep_days: int = 0
+    items_every: int = 1
+    items_null_retries: int = 5
+    items_settle_hours: float = 2.0
+    items_rate: float = 100.0
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

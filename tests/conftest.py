@@ -104,8 +104,9 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     with eng.begin() as conn:
         conn.execute(
             sa.text(
-                "TRUNCATE posts, post_snapshots, collection_runs, runners, stories, "
-                "rank_minutes, rank_spans, track_ticks, job_outcomes RESTART IDENTITY"
+                "TRUNCATE posts, post_snapshots, collection_runs, runners, story_sightings, items, "
+                "item_revisions, item_gaps, item_chunks, rank_minutes, rank_spans, track_ticks, "
+                "job_outcomes RESTART IDENTITY"
             )
         )
     yield eng

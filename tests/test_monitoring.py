@@ -354,8 +354,8 @@ def test_the_digest_says_what_is_rising_with_its_stories(
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO stories (hn_id, title, type, submitted_at, first_seen, last_seen) "
-                "VALUES (:id, :title, 'story', :at, :at, :at)"
+                "INSERT INTO items (id, type, title, time, story_id, first_fetched, version_at) "
+                "VALUES (:id, 'story', :title, :at, :id, :at, :at)"
             ),
             stories,
         )

@@ -1,6 +1,7 @@
 """hnlab.analysis: the collected data as pandas DataFrames, and the metrics behind every chart.
 
 ``loaders`` reads PostgreSQL and RocksDB, ``metrics`` computes from the frames,
+``discussions`` reads and measures comment threads,
 ``ranking`` holds the ranking research, ``trends`` what is rising (terms,
 bursts, topics), ``plots`` draws (``from hnlab import plots``).
 Light to import: each name loads its module on first use, so neither
@@ -14,6 +15,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hnlab.analysis.discussions import (
+        discussion_stats,
+        load_comments,
+        load_items,
+        thread,
+    )
     from hnlab.analysis.loaders import (
         collection_summary,
         engine,
@@ -50,6 +57,10 @@ if TYPE_CHECKING:
     from hnlab.analysis.trends import bursts, term_trends, topics
 
 _HOMES = {
+    "discussion_stats": "discussions",
+    "load_comments": "discussions",
+    "load_items": "discussions",
+    "thread": "discussions",
     "bursts": "trends",
     "term_trends": "trends",
     "topics": "trends",
@@ -87,10 +98,13 @@ __all__ = [
     "attention_curves",
     "bursts",
     "collection_summary",
+    "discussion_stats",
     "engine",
     "front_page_churn",
     "front_page_lifetimes",
     "latest_observation",
+    "load_comments",
+    "load_items",
     "load_metadata",
     "load_posts",
     "load_ranks",
@@ -106,6 +120,7 @@ __all__ = [
     "score_velocity",
     "story_path",
     "term_trends",
+    "thread",
     "time_to_front_page",
     "top_domains",
     "top_gainers",

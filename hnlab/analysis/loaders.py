@@ -365,12 +365,13 @@ def load_stories(
 
 
 _TITLES_SQL = """
-    SELECT hn_id AS id, submitted_at AS time, title AS text FROM stories
-     WHERE title IS NOT NULL AND submitted_at >= :since AND submitted_at < :until
+    SELECT id, time, title AS text FROM items
+     WHERE title IS NOT NULL AND type IS DISTINCT FROM 'comment'
+       AND time >= :since AND time < :until
     UNION ALL
     SELECT hn_id, created_at, title FROM posts
-     WHERE created_at >= :since AND created_at < :until
-       AND NOT EXISTS (SELECT 1 FROM stories s WHERE s.hn_id = posts.hn_id)
+     WHERE created_at >= :since AND created_at < :until AND title <> ''
+       AND NOT EXISTS (SELECT 1 FROM items i WHERE i.id = posts.hn_id)
     ORDER BY time, id
 """
 
@@ -381,7 +382,8 @@ def load_titles(
     engine: sa.Engine | str | None = None,
 ) -> pd.DataFrame:
     """Every story title hnlab holds, as the documents ``term_trends``, ``bursts`` and
-    ``topics`` take: the tracker's stories and the hourly collection's posts, once each.
+    ``topics`` take: every story, job and poll in ``items`` (the item stream's and the
+    tracker's), and the hourly collection's posts not among them, once each.
 
     Columns: ``id`` (the HN id, int64), ``time`` (submission time, UTC), ``text`` (the
     title, string); stories submitted in ``[since, until)``, oldest first.

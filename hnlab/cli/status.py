@@ -113,3 +113,16 @@ def export_ranks(obj: Context, since: datetime, until: datetime, out: Path) -> N
 
     done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
     click.echo(f"wrote {done.rows} observations in {len(done.files)} file(s) under {out}")
+
+
+@export.command("items")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@pass_ctx
+def export_items(obj: Context, since: datetime, until: datetime, out: Path) -> None:
+    """Items created in [since, until) (UTC) as Parquet, one folder per month."""
+    from hnlab.store.export import export_items as write
+
+    done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
+    click.echo(f"wrote {done.rows} items in {len(done.files)} file(s) under {out}")

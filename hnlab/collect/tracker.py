@@ -11,9 +11,9 @@ with the same ``HNClient``, and writes through the same repository. A tick:
    however many lists it is on);
 3. one transaction writes the minute's row (``rank_minutes``: one row per minute,
    every list's arrays end to end, the layout measured in
-   ``scripts/bench_track_storage.py``), the stories' static facts (``stories``:
-   title, by, type, url, submission time, first and last seen, for every story
-   seen, whatever its score), their spans, and the tick's record. All or nothing:
+   ``scripts/bench_track_storage.py``), the stories it saw (their items into
+   ``items``, when it first and last saw them into ``story_sightings``; the
+   ``stories`` view joins the two), their spans, and the tick's record. All or nothing:
    a tick that loses PostgreSQL leaves no half-written minute;
 4. a list whose request fails is left out of that minute and named in the tick's
    error; a tick whose every list fails is recorded as failed. The next tick
@@ -39,7 +39,7 @@ from hnlab.collect.pipeline import Pipeline
 from hnlab.config import STORY_LISTS
 from hnlab.errors import DatabaseError, FetchError
 from hnlab.hn.client import HNClient, ItemResult
-from hnlab.hn.items import Post, parse_item
+from hnlab.hn.items import Post, item_row, parse_item
 from hnlab.jobs import Body, Job, Runtime, register
 from hnlab.store import records
 from hnlab.store.minutes import MinutePart, MinuteRepository, Ranked
@@ -214,7 +214,9 @@ class MinuteTracker:
             parsed = parse_item(item.data, collected_at=seen_at) if item.ok else None
             if isinstance(parsed, Post):
                 posts[item.id] = parsed
-                arrivals.put_nowait(MinutePart(stories=[parsed]))
+                row = item_row(item.data)
+                rows = [row] if isinstance(row, dict) else []
+                arrivals.put_nowait(MinutePart(stories=[parsed], items=rows))
 
         async with self.client as hn:
             hn.restart_deadline()

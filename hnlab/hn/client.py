@@ -10,6 +10,9 @@ Hand in ``transport=`` to use another transport (tests use
 ``httpx.MockTransport``), or ``client=`` to go through an ``httpx.AsyncClient``
 of your own, with everything it does.
 
+``rate`` caps requests a second with aiolimiter's leaky bucket (the backfill's
+``HNLAB_ITEMS_RATE``).
+
 Retries (tenacity): connection errors, timeouts, 5xx and 429 are retried with
 exponential backoff and jitter, honouring ``Retry-After``, for at most
 ``retry_attempts`` tries and never past the client's total ``deadline``.
@@ -140,6 +143,7 @@ class HNClient:
         backoff_max: float = 8.0,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        rate: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"HNClient concurrency must be >= 1, got {concurrency!r}")
@@ -171,6 +175,9 @@ class HNClient:
         self._depth = 0
         self._deadline_at = 0.0
         self._semaphore: asyncio.Semaphore | None = None
+        self.rate = rate
+        """At most this many requests a second (retries included); None: no cap."""
+        self._limiter: Any = None
         self.requests_made = 0
         self.retries_made = 0
         self.failures: collections.Counter[str] = collections.Counter()
@@ -199,6 +206,11 @@ class HNClient:
                 ),
             )
         self._semaphore = asyncio.Semaphore(self.concurrency)
+        if self.rate is not None:
+            from aiolimiter import AsyncLimiter
+
+            # a bucket of one second's requests: a pass starts at full speed, then holds it
+            self._limiter = AsyncLimiter(self.rate, 1.0)
         self.restart_deadline()
         return self
 
@@ -361,6 +373,8 @@ class HNClient:
         if remaining <= 0:
             self.failures["deadline"] += 1
             raise _Permanent("run deadline exceeded")
+        if self._limiter is not None:
+            await self._limiter.acquire()
         async with self._semaphore:
             self.requests_made += 1
             try:

@@ -164,3 +164,79 @@ def parse_item(raw: Any, *, collected_at: datetime) -> Post | Skip:
         type=classify(item_type or "story", title),
         is_dead=bool(raw.get("dead")) or bool(raw.get("deleted")),
     )
+
+
+_ITEM_FIELDS = frozenset(
+    (
+        "id",
+        "type",
+        "by",
+        "time",
+        "parent",
+        "title",
+        "url",
+        "text",
+        "score",
+        "descendants",
+        "dead",
+        "deleted",
+        "poll",
+        "parts",
+        "kids",
+    )
+)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_INT4 = 2**31 - 1  # ids and counts are PostgreSQL integers
+
+
+def _id(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT4
+    return value if ok else None
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else max(-_INT4, min(_int(value), _INT4))
+
+
+def item_row(raw: Any) -> dict[str, Any] | Skip:
+    """One API item as an ``items`` row (``time`` in epoch seconds, without the times
+    hnlab adds), or why not.
+
+    Any type is kept, unknown fields go to ``extra``, a missing field is None; the
+    title is plain text (entities decoded), ``text`` HN's HTML as given. ``kids`` is
+    not stored: each reply names its parent.
+    """
+    if raw is None:
+        return Skip.NULL
+    if not isinstance(raw, dict) or _id(raw.get("id")) is None:
+        return Skip.MALFORMED
+    stamp = raw.get("time")
+    if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int | float)):
+        return Skip.MALFORMED
+    title = _str(raw.get("title"))
+    url = _str(raw.get("url")) or None
+    parts = raw.get("parts")
+    extra = {k: v for k, v in raw.items() if k not in _ITEM_FIELDS}
+    return {
+        "id": raw["id"],
+        "type": _str(raw.get("type")),
+        "by": _str(raw.get("by")),
+        "time": stamp,  # epoch seconds
+        "parent": _id(raw.get("parent")),
+        "title": html.unescape(title).strip() if title else None,
+        "url": url,
+        "domain": extract_domain(url),
+        "text": _str(raw.get("text")),
+        "score": _count(raw.get("score")),
+        "descendants": _count(raw.get("descendants")),
+        "dead": raw.get("dead") is True,
+        "deleted": raw.get("deleted") is True,
+        "poll": _id(raw.get("poll")),
+        "parts": [p for p in parts if _id(p) is not None] if isinstance(parts, list) else None,
+        "extra": extra or None,
+    }

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from hnlab.clock import Clock, utc_now
 from hnlab.collect.collector import HourlyPostsCollectorJob
+from hnlab.collect.items import ItemStream
 from hnlab.collect.tracker import MinuteTracker
 from hnlab.config import Settings
 from hnlab.hn.client import HNClient
@@ -35,6 +36,7 @@ from hnlab.run.runner import Mode, SlotRunner
 from hnlab.run.scheduler import JobScheduler
 from hnlab.store import db
 from hnlab.store.cache import RocksDBStore
+from hnlab.store.items import ItemRepository
 from hnlab.store.minutes import MinuteRepository
 from hnlab.store.posts import PostRepository
 
@@ -87,13 +89,33 @@ def build_tracker(
 ) -> MinuteTracker:
     """The minute tracker on ``engine``, with the settings' lists, depths and interval."""
     return MinuteTracker(
-        MinuteRepository(engine),
+        MinuteRepository(engine, settle_after=timedelta(hours=settings.items_settle_hours)),
         build_client(settings, transport=transport),
         lists=settings.track_lists,
         depth=settings.track_depth,
         every=settings.track_every or 1,
         clock=clock,
     )
+
+
+def build_items(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    clock: Clock = utc_now,
+    transport: httpx.AsyncBaseTransport | None = None,
+    rate: bool = False,
+) -> ItemStream:
+    """The item stream on ``engine``; ``rate`` caps it at HNLAB_ITEMS_RATE requests a
+    second (the backfill's cap; a sync pass is a minute's ids, a few dozen)."""
+    client = build_client(settings, transport=transport)
+    client.rate = settings.items_rate if rate else None
+    repository = ItemRepository(
+        engine,
+        settle_after=timedelta(hours=settings.items_settle_hours),
+        null_retries=settings.items_null_retries,
+    )
+    return ItemStream(repository, client, clock=clock, workers=4)
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,12 @@ class Parts:
     def tracker(self, *, clock: Clock = utc_now) -> MinuteTracker:
         """The minute tracker on this engine."""
         return build_tracker(self.settings, self.engine, clock=clock, transport=self.transport)
+
+    def items(self, *, clock: Clock = utc_now, rate: bool = False) -> ItemStream:
+        """The item stream on this engine."""
+        return build_items(
+            self.settings, self.engine, clock=clock, transport=self.transport, rate=rate
+        )
 
     def slot_runner(
         self, mode: Mode = "direct", *, notebook: Path | None = None, clock: Clock = utc_now

@@ -125,6 +125,12 @@ class Metrics:
         self.tick_observations = Gauge(
             "hnlab_tracker_observations", "Observations in the last recorded tick", registry=r
         )
+        self.items = Counter(
+            "hnlab_items",
+            "Items the item stream handled, by outcome (stored, missing, error)",
+            ["outcome"],
+            registry=r,
+        )
         self.tracker_last_success_at: datetime | None = None
         info = Info("hnlab_runner", "The runner: hnlab version, mode and host", registry=r)
         info.info({"version": __version__, "mode": mode, "host": host or socket.gethostname()})
@@ -169,6 +175,11 @@ class Metrics:
             self.tracker_last_success_at = at
             self.tracker_last_success.set(at.timestamp())
             self.tick_observations.set(observations)
+
+    def observe_items(self, stored: int, missing: int, errors: int) -> None:
+        """Count one item sync pass's items."""
+        for outcome, n in (("stored", stored), ("missing", missing), ("error", errors)):
+            self.items.labels(outcome).inc(n)
 
     def skipped(self) -> None:
         """A slot another runner had already claimed."""

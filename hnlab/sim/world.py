@@ -447,7 +447,8 @@ class World:
 
     def changes(self) -> list[dict[str, Any]]:
         """Every comment edit, deletion and kill so far, in time order."""
-        c, now, out = self.c, self.minute, []
+        c, now = self.c, self.minute
+        out: list[dict[str, Any]] = []
         for what, when in (
             ("edited", c.edit_at),
             ("deleted", c.delete_at),

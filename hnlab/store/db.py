@@ -41,6 +41,8 @@ PARTITION_LOCK = 0x686E7061
 """pg_advisory_xact_lock(bigint): one process creates rank_minutes' partitions."""
 SLOT_LOCK_NAMESPACE = 0x686E
 """pg_advisory_xact_lock(int, int): (this, the slot's hour) claims an hourly slot."""
+CHUNK_LOCK = 0x686E6974
+"""pg_advisory_xact_lock(bigint): one process plans the item stream's id ranges."""
 
 CONNECT_TIMEOUT_S = 10
 """How long a new connection may take unless the URL sets ``connect_timeout``.

@@ -1,9 +1,9 @@
 """Minute data out to Parquet, for engines beyond one machine (DuckDB, Polars, Spark).
 
-``export_ranks`` writes ``load_ranks``' rows month by month, so memory holds one
-month at a time, into Hive-style folders::
+``export_ranks`` writes ``load_ranks``' rows and ``export_items`` ``load_items``'
+month by month, so memory holds one month at a time, into Hive-style folders::
 
-    OUT/month=2026-03/ranks.parquet
+    OUT/month=2026-03/ranks.parquet    (or items.parquet)
 
 which ``pandas.read_parquet(OUT)``, DuckDB's ``read_parquet('OUT/**/*.parquet',
 hive_partitioning = true)``, Polars' ``scan_parquet`` and Spark all read, with
@@ -14,9 +14,14 @@ complete; exporting a month again replaces it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from hnlab import analysis
 from hnlab.config import Settings, make_dir
@@ -48,6 +53,29 @@ def _months(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]
 
 def export_ranks(settings: Settings, since: datetime, until: datetime, out: Path) -> Exported:
     """Write the observations in ``[since, until)`` to ``out`` as Parquet, one file a month."""
+    return _export(settings, since, until, out, "ranks", analysis.load_ranks)
+
+
+def export_items(settings: Settings, since: datetime, until: datetime, out: Path) -> Exported:
+    """Write the items created in ``[since, until)`` to ``out`` as Parquet, one file a month."""
+    return _export(
+        settings,
+        since,
+        until,
+        out,
+        "items",
+        lambda a, b, url: analysis.load_items(a, b, engine=url),
+    )
+
+
+def _export(
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    out: Path,
+    name: str,
+    load: Callable[[datetime, datetime, str], pd.DataFrame],
+) -> Exported:
     since, until = since.astimezone(UTC), until.astimezone(UTC)
     if since >= until:
         raise ConfigError(
@@ -57,13 +85,13 @@ def export_ranks(settings: Settings, since: datetime, until: datetime, out: Path
     url = db.prepare(settings).url
     exported = Exported()
     for start, end in _months(since, until):
-        frame = analysis.load_ranks(start, end, url)
+        frame = load(start, end, url)
         if frame.empty:
             continue
         folder = out / f"month={start:%Y-%m}"
         folder.mkdir(exist_ok=True)
-        target = folder / "ranks.parquet"
-        partial = folder / ".ranks.parquet.partial"
+        target = folder / f"{name}.parquet"
+        partial = folder / f".{name}.parquet.partial"
         frame.to_parquet(partial, index=False)
         partial.replace(target)
         exported.rows += len(frame)

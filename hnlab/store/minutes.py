@@ -1,9 +1,14 @@
-"""MinuteRepository: the minute tracker's rows (``rank_minutes``, ``rank_spans``, ``stories``).
+"""MinuteRepository: the minute tracker's rows (``rank_minutes``, ``rank_spans``, and the
+stories it sees: their items in ``items``, when it saw them in ``story_sightings``).
 
 One transaction per tick writes what the tick saw as it arrives: spans once the
 lists are known, stories as their items come, then the minute's row and the
-tick's closing statement. ``rank_minutes`` is partitioned by month; the
-partitions are made here, under one advisory lock.
+tick's closing statement. A story's content lives in ``items`` only (the
+``stories`` view joins it to the sightings); the tracker inserts a story it is the
+first to see, and refreshes only the score and comment count of one stored
+already: edits reach ``items`` when the item stream settles them.
+``rank_minutes`` is partitioned by month; the partitions are made here, under one
+advisory lock.
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hnlab.hn.items import Post
 from hnlab.store.db import PARTITION_LOCK, transaction
+from hnlab.store.items import insert_items
 
 
 class MinuteRepository:
     """Async writes of the minute tracker's ticks; never closes the engine it was handed."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, settle_after: timedelta = timedelta(hours=2)
+    ) -> None:
         self.engine = engine
+        self.settle_after = settle_after
         self._partitions: set[date] = set()
 
     async def record_minute(
@@ -63,8 +72,12 @@ class MinuteRepository:
         await self.ensure_partitions(slot)
         async with transaction(self.engine) as conn:
             async for part in parts:
+                if part.items:
+                    await insert_items(conn, part.items, slot, self.settle_after)
                 if part.stories:
-                    await conn.exec_driver_sql(_UPSERT_STORIES, _story_params(slot, part))
+                    await conn.exec_driver_sql(
+                        _UPSERT_SIGHTINGS, {"at": slot, "ids": [p.hn_id for p in part.stories]}
+                    )
                 if part.hn_ids:
                     await conn.exec_driver_sql(
                         _UPSERT_SPANS, {"at": slot, "ids": part.hn_ids, "codes": part.codes}
@@ -129,25 +142,13 @@ class MinutePart:
     hn_ids: list[int] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
     stories: list[Post] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)  # the stories' item rows
 
     def extend(self, other: MinutePart) -> None:
         self.hn_ids += other.hn_ids
         self.codes += other.codes
         self.stories += other.stories
-
-
-def _story_params(slot: datetime, part: MinutePart) -> dict[str, Any]:
-    seen = part.stories
-    return {
-        "at": slot,
-        "ids": [p.hn_id for p in seen],
-        "titles": [p.title for p in seen],
-        "bys": [p.author for p in seen],
-        "types": [p.type for p in seen],
-        "urls": [p.url for p in seen],
-        "domains": [p.domain for p in seen],
-        "submitted": [p.created_at for p in seen],
-    }
+        self.items += other.items
 
 
 def _next_month(month: date) -> date:
@@ -159,15 +160,12 @@ _INSERT_MINUTE = (
     "(%(at)s, %(lists)b::smallint[], %(lens)b::smallint[], %(ids)b::integer[], "
     "%(scores)b::integer[], %(comments)b::integer[])"
 )
-_UPSERT_STORIES = """
-    INSERT INTO stories (hn_id, title, "by", type, url, domain, submitted_at, first_seen, last_seen)
-    SELECT v.*, %(at)s, %(at)s FROM unnest(
-        %(ids)b::integer[], %(titles)b::text[], %(bys)b::text[], %(types)b::text[],
-        %(urls)b::text[], %(domains)b::text[], %(submitted)b::timestamptz[]) AS v
+_UPSERT_SIGHTINGS = """
+    INSERT INTO story_sightings (hn_id, first_seen, last_seen)
+    SELECT v.hn_id, %(at)s, %(at)s FROM unnest(%(ids)b::integer[]) AS v(hn_id)
     ON CONFLICT (hn_id) DO UPDATE
-       SET title = EXCLUDED.title, url = EXCLUDED.url, domain = EXCLUDED.domain,
-           first_seen = least(stories.first_seen, EXCLUDED.first_seen),
-           last_seen = greatest(stories.last_seen, EXCLUDED.last_seen)
+       SET first_seen = least(story_sightings.first_seen, EXCLUDED.first_seen),
+           last_seen = greatest(story_sightings.last_seen, EXCLUDED.last_seen)
 """
 _UPSERT_SPANS = """
     INSERT INTO rank_spans (hn_id, list, first_at, last_at)

@@ -125,9 +125,13 @@ runners = Table(
 # -- minute tracking (migration 0002) ---------------------------------------------------------
 TICK_STATUSES = ("running", "succeeded", "failed", "missed")
 
+# ``stories`` is a view (migration 0004): ``story_sightings`` joined to ``items``, so a
+# story's title has one home. Its columns: hn_id, title, by, type (ask/show/story/job/
+# poll, as the seed classifies), url, domain, submitted_at, first_seen, last_seen.
+views = MetaData()
 stories = Table(
     "stories",
-    metadata,
+    views,
     Column("hn_id", Integer, primary_key=True),
     Column("title", Text),
     Column("by", String(255)),
@@ -135,6 +139,15 @@ stories = Table(
     Column("url", Text),
     Column("domain", String(255)),
     _ts("submitted_at"),
+    _ts("first_seen", nullable=False),
+    _ts("last_seen", nullable=False),
+)
+"""The ``stories`` view, for reading (its own MetaData: nothing creates it as a table)."""
+
+story_sightings = Table(
+    "story_sightings",
+    metadata,
+    Column("hn_id", Integer, primary_key=True, autoincrement=False),
     _ts("first_seen", nullable=False),
     _ts("last_seen", nullable=False),
 )
@@ -198,3 +211,75 @@ job_outcomes = Table(
     CheckConstraint("outcome IN ('succeeded', 'failed')", name="ck_job_outcomes_outcome"),
 )
 """Each scheduled job's last outcome (one row a job, whichever runner ran it last)."""
+
+# -- items (migration 0004) -------------------------------------------------------------------
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("type", Text),
+    Column("by", Text),
+    _ts("time"),
+    Column("parent", Integer),
+    Column("story_id", Integer),
+    Column("title", Text),
+    Column("url", Text),
+    Column("domain", Text),
+    Column("text", Text),
+    Column("score", Integer),
+    Column("descendants", Integer),
+    Column("dead", Boolean, nullable=False, server_default="false"),
+    Column("deleted", Boolean, nullable=False, server_default="false"),
+    Column("poll", Integer),
+    Column("parts", ARRAY(Integer)),
+    Column("extra", JSONB),
+    _ts("first_fetched", nullable=False),
+    _ts("version_at", nullable=False),
+    _ts("settle_at"),
+    _ts("settled_at"),
+)
+"""Every item once: HN's fields (``text`` is HN's HTML as given, ``title`` plain text),
+the root story (``story_id``), unknown fields in ``extra``, when it was first fetched,
+when its current version was first seen, and when it is due to settle and settled."""
+
+item_revisions = Table(
+    "item_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _ts("seen_at", primary_key=True),
+    _ts("replaced_at", nullable=False),
+    Column("title", Text),
+    Column("url", Text),
+    Column("text", Text),
+    Column("dead", Boolean, nullable=False),
+)
+"""Earlier versions of an item, each with when it was first seen and when it was
+replaced. A deleted item has none."""
+
+item_gaps = Table(
+    "item_gaps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tries", SmallInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    _ts("last_tried", nullable=False),
+    Column("missing", Boolean, nullable=False, server_default="false"),
+)
+"""Ids the API answered ``null`` or garbage for: retried each pass until
+``HNLAB_ITEMS_NULL_RETRIES`` tries, then ``missing``."""
+
+item_chunks = Table(
+    "item_chunks",
+    metadata,
+    Column("lo", Integer, primary_key=True, autoincrement=False),
+    Column("hi", Integer, nullable=False),
+    Column("purpose", String(16), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("done_at"),
+    Column("stored", Integer),
+    Column("gaps", Integer),
+    Column("host", String(255)),
+    Column("pid", Integer),
+)
+"""Id ranges, never overlapping, each claimed by one process (``FOR UPDATE SKIP
+LOCKED``, held while it is fetched and written) and marked done."""

@@ -1,0 +1,318 @@
+"""ItemStream: every item HN creates, once, in id order; settling; a shared backfill.
+
+HN gives out ids in creation order and ``maxitem`` names the newest, so following
+the ids gives every story, comment, poll and job exactly once, one request each.
+
+A sync pass (``hnlab items sync``, and the ``item_stream`` job every
+``HNLAB_ITEMS_EVERY`` minutes):
+
+1. asks ``maxitem`` and plans the ids above the last planned one as ranges in
+   PostgreSQL (a new database starts at ``maxitem``: older ids are the backfill's);
+2. claims open ranges, oldest first, a few at a time, each in its own transaction
+   held while its ids are fetched and written (``ItemRepository.claim``): several
+   runners share the work, and a killed one's range is claimed again;
+3. tries again the ids answered ``null`` or garbage before (after
+   ``HNLAB_ITEMS_NULL_RETRIES`` tries an id is recorded as missing);
+4. re-fetches the items whose edit window closed (``HNLAB_ITEMS_SETTLE_HOURS``
+   after creation): changes become revisions, deletions are erased.
+
+A backfill (``hnlab items backfill --since``) finds the dates' id bounds by binary
+search over item times, plans them as ranges, and walks them newest first with
+the same claims, so the command on several hosts shares one backfill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from hnlab.clock import Clock, utc_now
+from hnlab.errors import DatabaseError, FetchError
+from hnlab.hn.client import HNClient, ItemResult
+from hnlab.hn.items import Skip, item_row
+from hnlab.jobs import Body, Job, Runtime, register
+from hnlab.store.items import Claim, ItemRepository, Stored
+
+log = logging.getLogger(__name__)
+
+SYNC_CHUNK = 500
+"""Ids per sync range: a minute of HN's ids is about 20-30, so a pass is one range."""
+BACKFILL_CHUNK = 2000
+"""Ids per backfill range: a few seconds of fetching at full speed, so a killed host
+loses little, and few enough ranges that planning a year stays quick."""
+SETTLE_BATCH = 1000
+_A_YEAR = 365 * 24 * 3600.0  # a backfill's deadline: it runs until it is done
+
+
+@dataclass
+class PassStats:
+    """What a sync pass or a backfill did."""
+
+    max_item: int | None = None
+    planned: int = 0  # ids newly planned
+    fetched: int = 0  # ids asked for
+    stored: int = 0
+    gaps: int = 0  # answered null or garbage this time (tried again later)
+    missing: int = 0  # given up on this time, after the last retry
+    errors: int = 0  # answers that were not items (malformed, HTTP errors)
+    settled: int = 0
+    revised: int = 0
+    erased: int = 0
+    resolved: int = 0  # comments given their root story once their parent came
+    requests: int = 0
+    duration_s: float = 0.0
+    left: int = 0  # ids still planned and open
+
+    def add(self, stored: Stored) -> None:
+        self.stored += stored.stored
+        self.gaps += stored.gaps
+        self.missing += stored.missing
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Answers:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[tuple[int, str]] = field(default_factory=list)
+    errors: int = 0
+
+
+def _sort(results: list[ItemResult]) -> _Answers:
+    out = _Answers()
+    for result in results:
+        if not result.ok:
+            out.gaps.append((result.id, f"error: {result.error}"[:500]))
+            out.errors += 1
+            continue
+        row = item_row(result.data)
+        if row is Skip.NULL:
+            out.gaps.append((result.id, "null"))
+        elif not isinstance(row, dict) or row["id"] != result.id:
+            out.gaps.append((result.id, "malformed item"))
+            out.errors += 1
+        else:
+            out.rows.append(row)
+    return out
+
+
+class ItemStream:
+    """Sync passes, settling and backfills over one repository and one client."""
+
+    def __init__(
+        self,
+        repository: ItemRepository,
+        client: HNClient,
+        *,
+        clock: Clock = utc_now,
+        workers: int = 4,
+    ) -> None:
+        self.repository = repository
+        self.client = client
+        self.clock = clock
+        self.workers = max(1, workers)
+
+    @property
+    def engine(self) -> Any:
+        return self.repository.engine
+
+    # -- sync -------------------------------------------------------------------------------
+    async def sync(self) -> PassStats:
+        """One pass: new ids up to ``maxitem``, then the gaps, then what is due to settle."""
+        stats = PassStats()
+        t0, requests = time.perf_counter(), self.client.requests_made
+        async with self.client as hn:
+            hn.restart_deadline()
+            stats.max_item = await hn.max_item()
+            _, stats.planned = await self.repository.plan_sync(
+                stats.max_item, SYNC_CHUNK, self.clock()
+            )
+            await self._drain("sync", stats)
+            await self._retry_gaps(stats)
+            await self._settle(stats)
+        stats.resolved += await self.repository.resolve_stories()
+        stats.left = await self.repository.open_ids("sync")
+        stats.requests = self.client.requests_made - requests
+        stats.duration_s = round(time.perf_counter() - t0, 3)
+        log.info("item sync: %s", stats.as_dict())
+        return stats
+
+    async def _drain(
+        self,
+        purpose: str,
+        stats: PassStats,
+        *,
+        within: tuple[int, int] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Claim and fill open ranges with ``workers`` claims at a time until none is left."""
+
+        async def worker() -> None:
+            while True:
+                async with self.repository.claim(
+                    purpose, within=within, newest_first=purpose == "backfill"
+                ) as claim:
+                    if claim is None:
+                        return
+                    done = await self._fill(claim, stats)
+                if progress is not None:
+                    progress(done)
+
+        await asyncio.gather(*(worker() for _ in range(self.workers)))
+
+    async def _fill(self, claim: Claim, stats: PassStats) -> int:
+        wanted = claim.wanted
+        results = await self.client.items(wanted)
+        answers = _sort(results)
+        at = self.clock()
+        stored = await self.repository.store(claim.conn, answers.rows, at, answers.gaps)
+        await self.repository.finish(claim, stored, at)
+        stats.fetched += len(wanted)
+        stats.errors += answers.errors
+        stats.add(stored)
+        return claim.hi - claim.lo + 1
+
+    async def _retry_gaps(self, stats: PassStats) -> None:
+        while True:
+            async with self.repository.claim_gaps() as (conn, ids):
+                if not ids:
+                    return
+                answers = _sort(await self.client.items(ids))
+                stored = await self.repository.store(conn, answers.rows, self.clock(), answers.gaps)
+            stats.fetched += len(ids)
+            stats.errors += answers.errors
+            stats.add(stored)
+            if len(ids) < 1000:
+                return
+
+    async def _settle(self, stats: PassStats) -> None:
+        """Re-fetch what is due, a batch at a time, until nothing due is left."""
+        while True:
+            at = self.clock()
+            async with self.repository.claim_due(at, SETTLE_BATCH) as (conn, before):
+                if not before:
+                    return
+                answers = _sort(await self.client.items(list(before)))
+                after = {row["id"]: row for row in answers.rows}
+                revised, erased = await self.repository.settle(conn, before, after, at)
+            stats.fetched += len(before)
+            stats.settled += len(after)
+            stats.revised += revised
+            stats.erased += erased
+            if len(before) < SETTLE_BATCH or not after:
+                return
+
+    # -- backfill ---------------------------------------------------------------------------
+    async def bounds(self, since: date, until: date | None) -> tuple[int, int]:
+        """The ids of the first item at or after ``since`` and the last before ``until``
+        (or ``maxitem``), by binary search over item times."""
+        async with self.client as hn:
+            hn.restart_deadline()
+            top = await hn.max_item()
+            lo = await self._first_at(hn, _midnight(since), top)
+            hi = top if until is None else await self._first_at(hn, _midnight(until), top) - 1
+        return lo, hi
+
+    async def _first_at(self, hn: HNClient, moment: datetime, top: int) -> int:
+        """The smallest id whose item was created at or after ``moment`` (top + 1: none)."""
+        lo, hi = 1, top + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            stamp = await self._time_near(hn, mid, top)
+            # no item near mid answers: an id range that never existed (taken as older)
+            if stamp is not None and stamp >= moment.timestamp():
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    async def _time_near(self, hn: HNClient, hn_id: int, top: int) -> float | None:
+        """The creation time of ``hn_id``, or of the next id that has one."""
+        for probe in range(hn_id, min(hn_id + 20, top) + 1):
+            try:
+                item = await hn.item(probe)
+            except FetchError:
+                continue
+            stamp = item.get("time") if item else None
+            if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                return float(stamp)
+        return None
+
+    async def backfill(
+        self,
+        since: date,
+        until: date | None = None,
+        *,
+        progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    ) -> PassStats:
+        """Fill ``since..until`` (until: now), shared with every host running the same.
+
+        ``progress(total_ids, done_ids)`` makes the callback told each finished range's
+        size (a progress bar)."""
+        stats = PassStats()
+        t0, requests = time.perf_counter(), self.client.requests_made
+        lo, hi = await self.bounds(since, until)
+        stats.max_item = hi
+        if hi >= lo:
+            _, stats.planned = await self.repository.plan(
+                lo, hi, "backfill", BACKFILL_CHUNK, self.clock()
+            )
+            left = await self.repository.open_ids("backfill", (lo, hi))
+            tick = progress(left, (hi - lo + 1) - left) if progress else None
+            deadline, self.client.deadline = self.client.deadline, _A_YEAR
+            try:
+                async with self.client as hn:
+                    hn.restart_deadline()
+                    await self._drain("backfill", stats, within=(lo, hi), progress=tick)
+            finally:
+                self.client.deadline = deadline
+            stats.resolved += await self.repository.resolve_stories()
+        stats.left = await self.repository.open_ids("backfill", (lo, hi))
+        stats.requests = self.client.requests_made - requests
+        stats.duration_s = round(time.perf_counter() - t0, 3)
+        return stats
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+ITEMS_JOB_ID = "item_stream"
+
+
+def _sync_job(runtime: Runtime) -> Body:
+    """A sync pass every HNLAB_ITEMS_EVERY minutes."""
+    stream = runtime.parts.items(clock=runtime.clock)
+    runtime.say(
+        f"following HN's items every {runtime.settings.items_every} min "
+        f"({runtime.settings.label('items_every')})"
+    )
+
+    async def sync() -> str | None:
+        try:
+            stats = await stream.sync()
+        except (DatabaseError, FetchError) as exc:
+            return f"item sync failed: {exc}"
+        runtime.metrics.observe_items(stats.stored, stats.missing, stats.errors)
+        return None
+
+    return sync
+
+
+register(
+    Job(
+        ITEMS_JOB_ID,
+        "Item stream",
+        "items_every",
+        trigger=lambda s: f"*/{s.items_every} * * * *" if s.items_every else None,
+        build=_sync_job,
+        group="track",
+        options={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+    )
+)
