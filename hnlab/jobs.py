@@ -46,7 +46,7 @@ Body = Callable[..., Awaitable[Any]]
 """A job's coroutine: None when it succeeded, else why it failed (one line), or an
 outcome with ``status`` and ``error`` (a slot's ``RunOutcome``). A slot job's body
 takes the slot's scheduled time."""
-Group = Literal["collect", "track", "service"]
+Group = Literal["collect", "track", "items", "service"]
 
 
 class Runtime(Protocol):
@@ -75,8 +75,8 @@ class Job:
     ``setting`` is the Settings field that schedules it, named in messages (None: the
     schedule is fixed).
     ``build`` makes the body for a process, or None when there is nothing to do
-    there (no notifier, say). ``group`` lets ``hnlab track`` run only what is not
-    the collection's. A ``slots`` job claims one slot per fire through the seed's
+    there (no notifier, say). ``group`` lets ``hnlab track`` leave out the
+    collection's and the item stream's jobs. A ``slots`` job claims one slot per fire through the seed's
     ``JobScheduler.register_hourly_collector``, with catch-up and misfire records.
     ``options`` go to APScheduler's ``add_job``.
     """

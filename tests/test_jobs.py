@@ -28,6 +28,7 @@ EXPECTED = {
     "hourly_posts_collection",
     "minute_tracker",
     "tracker_retention",
+    "item_stream",
     "report_generation",
     "daily_digest",
     "runner_heartbeat",

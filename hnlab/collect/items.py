@@ -312,7 +312,7 @@ register(
         "items_every",
         trigger=lambda s: f"*/{s.items_every} * * * *" if s.items_every else None,
         build=_sync_job,
-        group="track",
+        group="items",
         options={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
     )
 )

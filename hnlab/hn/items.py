@@ -240,3 +240,25 @@ def item_row(raw: Any) -> dict[str, Any] | Skip:
         "parts": [p for p in parts if _id(p) is not None] if isinstance(parts, list) else None,
         "extra": extra or None,
     }
+
+
+def post_row(post: Post) -> dict[str, Any]:
+    """A ``Post`` as an ``items`` row: what a story's item says, without its text."""
+    return {
+        "id": post.hn_id,
+        "type": post.type if post.type in ("job", "poll") else "story",
+        "by": post.author,
+        "time": post.created_at.timestamp(),
+        "parent": None,
+        "title": post.title,
+        "url": post.url,
+        "domain": post.domain,
+        "text": None,
+        "score": post.score,
+        "descendants": post.comment_count,
+        "dead": post.is_dead,
+        "deleted": False,
+        "poll": None,
+        "parts": None,
+        "extra": None,
+    }

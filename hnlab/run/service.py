@@ -155,8 +155,8 @@ class RunnerService:
     def _schedule_jobs(self, scheduler: JobScheduler, parts: Parts) -> None:
         """Schedule every registered job that the settings turn on in this process."""
         for job in jobs.registered():
-            if job.group == "collect" and not self.collect:
-                continue
+            if job.group in ("collect", "items") and not self.collect:
+                continue  # `hnlab track` runs the tracker alone
             expression = job.trigger(self.settings)
             if expression is None:
                 continue

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hnlab.hn.items import Post
+from hnlab.hn.items import Post, post_row
 from hnlab.store.db import PARTITION_LOCK, transaction
 from hnlab.store.items import insert_items
 
@@ -50,7 +50,7 @@ class MinuteRepository:
         codes = [r.code for r in ranked for _ in r.hn_ids]
 
         async def one() -> AsyncIterator[MinutePart]:
-            yield MinutePart(hn_ids, codes, list(seen))
+            yield MinutePart(hn_ids, codes, list(seen), [post_row(p) for p in seen])
 
         done: asyncio.Future[tuple[Sequence[Ranked], Any]] = (
             asyncio.get_running_loop().create_future()
