@@ -76,8 +76,9 @@ class Job:
     schedule is fixed).
     ``build`` makes the body for a process, or None when there is nothing to do
     there (no notifier, say). ``group`` lets ``hnlab track`` leave out the
-    collection's and the item stream's jobs. A ``slots`` job claims one slot per fire through the seed's
-    ``JobScheduler.register_hourly_collector``, with catch-up and misfire records.
+    collection's and the item stream's jobs. A ``slots`` job claims one slot per
+    fire through the seed's ``JobScheduler.register_hourly_collector``, with
+    catch-up and misfire records.
     ``options`` go to APScheduler's ``add_job``.
     """
 

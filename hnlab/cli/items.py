@@ -114,7 +114,7 @@ def _bar(total: int, done: int) -> Callable[[int], None]:
 
     def advance(n: int) -> None:
         bar.update(n)
-        if bar.n >= bar.total:
+        if bar.n >= (bar.total or 0):
             bar.close()
 
     return advance
