@@ -46,6 +46,7 @@ BACKFILL_CHUNK = 2000
 """Ids per backfill range: a few seconds of fetching at full speed, so a killed host
 loses little, and few enough ranges that planning a year stays quick."""
 SETTLE_BATCH = 1000
+CLAIM_POLL_S = 1.0
 _A_YEAR = 365 * 24 * 3600.0  # a backfill's deadline: it runs until it is done
 
 
@@ -127,6 +128,7 @@ class ItemStream:
         """One pass: new ids up to ``maxitem``, then the gaps, then what is due to settle."""
         stats = PassStats()
         t0, requests = time.perf_counter(), self.client.requests_made
+        started = self.clock()
         async with self.client as hn:
             hn.restart_deadline()
             stats.max_item = await hn.max_item()
@@ -134,7 +136,7 @@ class ItemStream:
                 stats.max_item, SYNC_CHUNK, self.clock()
             )
             await self._drain("sync", stats)
-            await self._retry_gaps(stats)
+            await self._retry_gaps(stats, started)
             await self._settle(stats)
         stats.resolved += await self.repository.resolve_stories()
         stats.left = await self.repository.open_ids("sync")
@@ -151,18 +153,27 @@ class ItemStream:
         within: tuple[int, int] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Claim and fill open ranges with ``workers`` claims at a time until none is left."""
+        """Claim and fill open ranges with ``workers`` claims at a time until none is open
+        (a backfill: until none is left, open or held by another host)."""
+
+        backfill = purpose == "backfill"
 
         async def worker() -> None:
             while True:
                 async with self.repository.claim(
-                    purpose, within=within, newest_first=purpose == "backfill"
+                    purpose, within=within, newest_first=backfill
                 ) as claim:
-                    if claim is None:
-                        return
-                    done = await self._fill(claim, stats)
-                if progress is not None:
-                    progress(done)
+                    if claim is not None:
+                        done = await self._fill(claim, stats)
+                if claim is not None:
+                    if progress is not None:
+                        progress(done)
+                    continue
+                # A backfill waits out the ranges other hosts hold: if one dies, its
+                # range opens again and is claimed here. A sync pass leaves them.
+                if not backfill or not await self.repository.open_ids(purpose, within):
+                    return
+                await asyncio.sleep(CLAIM_POLL_S)
 
         await asyncio.gather(*(worker() for _ in range(self.workers)))
 
@@ -178,9 +189,10 @@ class ItemStream:
         stats.add(stored)
         return claim.hi - claim.lo + 1
 
-    async def _retry_gaps(self, stats: PassStats) -> None:
+    async def _retry_gaps(self, stats: PassStats, started: datetime) -> None:
+        """Try again the ids a pass before this one found no item for."""
         while True:
-            async with self.repository.claim_gaps() as (conn, ids):
+            async with self.repository.claim_gaps(started) as (conn, ids):
                 if not ids:
                     return
                 answers = _sort(await self.client.items(ids))
@@ -233,13 +245,10 @@ class ItemStream:
         return lo
 
     async def _time_near(self, hn: HNClient, hn_id: int, top: int) -> float | None:
-        """The creation time of ``hn_id``, or of the next id that has one."""
-        for probe in range(hn_id, min(hn_id + 20, top) + 1):
-            try:
-                item = await hn.item(probe)
-            except FetchError:
-                continue
-            stamp = item.get("time") if item else None
+        """The creation time of ``hn_id``, or of one of the next few ids that has one
+        (asked at once: one round trip a step of the search)."""
+        for result in await hn.items(range(hn_id, min(hn_id + 8, top) + 1)):
+            stamp = result.data.get("time") if result.data else None
             if isinstance(stamp, int | float) and not isinstance(stamp, bool):
                 return float(stamp)
         return None

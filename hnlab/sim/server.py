@@ -306,6 +306,11 @@ class SimulatedHN:
         """Serve these exact bodies for these ids (recorded API samples, ``None`` for null)."""
         self._items.update(items)
 
+    def forget_items(self, *ids: int) -> None:
+        """Serve these ids from the world again (undo ``serve_items``)."""
+        for hn_id in ids:
+            self._items.pop(hn_id, None)
+
     def serve_list(self, list_name: str, ids: list[int]) -> None:
         """Serve this exact id list for ``{list_name}stories.json``."""
         self._lists[list_name] = list(ids)

@@ -220,17 +220,18 @@ class ItemRepository:
     # -- gaps -------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def claim_gaps(
-        self, limit: int = 1000
+        self, tried_before: datetime, limit: int = 1000
     ) -> AsyncIterator[tuple[AsyncConnection, list[int]]]:
-        """Claim up to ``limit`` gaps still worth a try, in one transaction."""
+        """Claim up to ``limit`` gaps still worth a try and last tried before
+        ``tried_before`` (not this pass), in one transaction."""
         async with transaction(self.engine) as conn:
             ids = (
                 await conn.execute(
                     sa.text(
-                        "SELECT id FROM item_gaps WHERE NOT missing ORDER BY id LIMIT :n "
-                        "FOR UPDATE SKIP LOCKED"
+                        "SELECT id FROM item_gaps WHERE NOT missing AND last_tried < :before "
+                        "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
                     ),
-                    {"n": limit},
+                    {"n": limit, "before": tried_before},
                 )
             ).scalars()
             yield conn, list(ids)
