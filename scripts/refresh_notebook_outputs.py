@@ -4,7 +4,7 @@ Runs each analysis notebook against the seeded world nbval uses (tests/nbval_env
 keeps the outputs of the checked cells (they are nbval's expected values) and
 strips every other output. Run it after changing a checked cell or the seeding:
 
-    python scripts/refresh_notebook_outputs.py
+    python scripts/refresh_notebook_outputs.py [NAME ...]   # default: every notebook
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ def refresh(path: Path) -> int:
     return kept
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
     cleanup = seed_environment()
     try:
-        for name in ANALYSIS_NOTEBOOKS:
+        for name in names or ANALYSIS_NOTEBOOKS:
             path = REPO / "notebooks" / f"{name}.ipynb"
             print(f"{path.name}: kept the outputs of {refresh(path)} checked cells")
     finally:
@@ -61,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

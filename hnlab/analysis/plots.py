@@ -18,6 +18,7 @@ __all__ = [
     "plot_attention",
     "plot_bursts",
     "plot_churn",
+    "plot_depths",
     "plot_lifetimes",
     "plot_penalties",
     "plot_run_health",
@@ -25,6 +26,7 @@ __all__ = [
     "plot_score_trajectories",
     "plot_score_vs_comments",
     "plot_story_path",
+    "plot_thread_growth",
     "plot_time_to_front_page",
     "plot_top_domains",
     "plot_topics",
@@ -393,4 +395,43 @@ def plot_topics(over_time: pd.DataFrame, ax: Axes | None = None, top: int = 8) -
     _utc_time_axis(ax)
     ax.set(title=title, xlabel="time (UTC)", ylabel="stories")
     ax.legend(fontsize="x-small", loc="upper left", ncols=2)
+    return ax
+
+
+def plot_thread_growth(
+    comments: pd.DataFrame, ranks: pd.DataFrame, title: str = "", axes: Any = None
+) -> Any:
+    """One story's thread beside its climb: visible comments so far (top panel) and its
+    rank on ``top`` (bottom panel, rank 1 at the top). ``comments`` is the story's rows
+    of ``load_comments``, ``ranks`` its rows of ``load_ranks``. Returns the two axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained")
+    count_ax, rank_ax = axes
+    head = f"Thread of {title}"[:90] if title else "Thread growth"
+    if comments.empty:
+        _empty(count_ax, head)
+        return axes
+    shown = comments[~comments["dead"] & ~comments["deleted"]].sort_values("time")
+    count_ax.step(shown["time"], range(1, len(shown) + 1), where="post", color="black")
+    count_ax.set(title=head, ylabel="comments so far")
+    top = ranks[ranks["list"] == "top"].sort_values("sampled_at")
+    rank_ax.plot(top["sampled_at"], top["rank"], color=_LIST_COLOURS.get("top"), lw=1.2)
+    rank_ax.invert_yaxis()
+    rank_ax.set(ylabel="rank on top (1 = first)")
+    _utc_time_axis(rank_ax)
+    return axes
+
+
+def plot_depths(comments: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """How many comments sit at each depth (1 answers the story), over ``comments``."""
+    ax = _axes(ax)
+    title = "Comments by depth"
+    if comments.empty:
+        return _empty(ax, title)
+    counts = comments["depth"].value_counts().sort_index()
+    ax.bar(counts.index.astype(int), counts.to_numpy(), color="#ff6600")
+    ax.set(title=title, xlabel="depth (1 = a reply to the story)", ylabel="comments")
+    ax.set_yscale("log")
     return ax

@@ -28,7 +28,15 @@ from hnlab.jobs import Body, Job, Runtime, register
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_NOTEBOOKS = ("scores", "churn", "story_paths", "attention", "trends", "runs_and_cache")
+ANALYSIS_NOTEBOOKS = (
+    "scores",
+    "churn",
+    "story_paths",
+    "attention",
+    "trends",
+    "discussions",
+    "runs_and_cache",
+)
 
 
 @dataclass

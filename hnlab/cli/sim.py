@@ -56,7 +56,8 @@ def demo(
     """Collect simulated hours offline (no network needed), then write the reports.
 
     Every simulated hour is collected once, and every HNLAB_TRACK_EVERY simulated
-    minutes (default 1; 0 turns it off) the tracker records a tick."""
+    minutes (default 1; 0 turns it off) the tracker records a tick; every 10
+    simulated minutes the item stream syncs (HNLAB_ITEMS_EVERY=0 turns it off)."""
     from hnlab.sim.demo import run_demo
 
     settings = obj.settings()
@@ -70,9 +71,10 @@ def demo(
         if result.ticks
         else ""
     )
+    items = f"; {result.items} items (stories and comments)" if result.items else ""
     click.echo(
         f"collected {result.runs} simulated hours ({_fmt_time(result.start)} to "
-        f"{_fmt_time(result.end)}): {result.posts_saved} posts saved{tracked}"
+        f"{_fmt_time(result.end)}): {result.posts_saved} posts saved{tracked}{items}"
     )
     if report:
         _write_reports(settings, out, hours)

@@ -46,6 +46,9 @@ BACKFILL_CHUNK = 2000
 """Ids per backfill range: a few seconds of fetching at full speed, so a killed host
 loses little, and few enough ranges that planning a year stays quick."""
 SETTLE_BATCH = 1000
+FILL_BATCH = 250
+"""Ids a worker asks for at once inside its range; the factory's eight workers keep
+``HNLAB_CONCURRENCY`` (100) in flight while some of them write."""
 CLAIM_POLL_S = 1.0
 _A_YEAR = 365 * 24 * 3600.0  # a backfill's deadline: it runs until it is done
 
@@ -67,6 +70,7 @@ class PassStats:
     resolved: int = 0  # comments given their root story once their parent came
     requests: int = 0
     duration_s: float = 0.0
+    search_s: float = 0.0  # a backfill's search for its bounds
     left: int = 0  # ids still planned and open
 
     def add(self, stored: Stored) -> None:
@@ -178,15 +182,26 @@ class ItemStream:
         await asyncio.gather(*(worker() for _ in range(self.workers)))
 
     async def _fill(self, claim: Claim, stats: PassStats) -> int:
+        """Fetch a claimed range's ids a batch at a time, writing each batch in the
+        range's transaction while the other workers' requests keep the pipe full (a
+        whole range at once made every worker finish, and write, together)."""
         wanted = claim.wanted
-        results = await self.client.items(wanted)
-        answers = _sort(results)
-        at = self.clock()
-        stored = await self.repository.store(claim.conn, answers.rows, at, answers.gaps)
-        await self.repository.finish(claim, stored, at)
-        stats.fetched += len(wanted)
-        stats.errors += answers.errors
-        stats.add(stored)
+        total = Stored()
+        for start in range(0, len(wanted), FILL_BATCH):
+            batch = wanted[start : start + FILL_BATCH]
+            answers = _sort(await self.client.items(batch))
+            stored = await self.repository.store(
+                claim.conn, answers.rows, self.clock(), answers.gaps
+            )
+            total = Stored(
+                total.stored + stored.stored,
+                total.gaps + stored.gaps,
+                total.missing + stored.missing,
+            )
+            stats.fetched += len(batch)
+            stats.errors += answers.errors
+            stats.add(stored)
+        await self.repository.finish(claim, total, self.clock())
         return claim.hi - claim.lo + 1
 
     async def _retry_gaps(self, stats: PassStats, started: datetime) -> None:
@@ -227,21 +242,50 @@ class ItemStream:
         async with self.client as hn:
             hn.restart_deadline()
             top = await hn.max_item()
-            lo = await self._first_at(hn, _midnight(since), top)
-            hi = top if until is None else await self._first_at(hn, _midnight(until), top) - 1
-        return lo, hi
+            if until is None:
+                return await self._first_at(hn, _midnight(since), top), top
+            lo, end = await asyncio.gather(
+                self._first_at(hn, _midnight(since), top),
+                self._first_at(hn, _midnight(until), top),
+            )
+        return lo, end - 1
 
     async def _first_at(self, hn: HNClient, moment: datetime, top: int) -> int:
-        """The smallest id whose item was created at or after ``moment`` (top + 1: none)."""
-        lo, hi = 1, top + 1
+        """The smallest id whose item was created at or after ``moment`` (top + 1: none).
+
+        Two probes near the top give the ids' rate, and a guess from it lands close
+        to a recent day; then an interpolation search (ids grow about evenly with
+        time), halving when a guess gains little: a handful of round trips where
+        halving 40 million ids takes 26."""
+        target = moment.timestamp()
+        lo, hi = 1, top + 1  # the answer is in [lo, hi]
+        t_lo: float | None = None
+        t_hi: float | None = None
+        points: list[tuple[int, float]] = []
+        halve = False
         while lo < hi:
-            mid = (lo + hi) // 2
+            if len(points) < 2:
+                mid = max(lo, min(hi - 1, top - 8 - 4096 * len(points)))
+            elif t_lo is None and t_hi is not None and not halve:
+                (a, ta), (b, tb) = points[:2]
+                rate = (a - b) / max(ta - tb, 1e-9)  # ids a second
+                mid = min(max(hi - int((t_hi - target) * rate * 1.02) - 1, lo), hi - 1)
+            elif halve or t_lo is None or t_hi is None or t_hi <= t_lo:
+                mid = (lo + hi) // 2
+            else:
+                share = (target - t_lo) / (t_hi - t_lo)
+                mid = min(max(lo + int(share * (hi - lo)), lo), hi - 1)
             stamp = await self._time_near(hn, mid, top)
+            if stamp is not None:
+                points.append((mid, stamp))
+            width = hi - lo
             # no item near mid answers: an id range that never existed (taken as older)
-            if stamp is not None and stamp >= moment.timestamp():
-                hi = mid
+            if stamp is not None and stamp >= target:
+                hi, t_hi = mid, stamp
             else:
                 lo = mid + 1
+                t_lo = stamp if stamp is not None else t_lo
+            halve = not halve and (hi - lo) > width / 2  # a poor guess: halve next
         return lo
 
     async def _time_near(self, hn: HNClient, hn_id: int, top: int) -> float | None:
@@ -267,6 +311,7 @@ class ItemStream:
         stats = PassStats()
         t0, requests = time.perf_counter(), self.client.requests_made
         lo, hi = await self.bounds(since, until)
+        stats.search_s = round(time.perf_counter() - t0, 3)
         stats.max_item = hi
         if hi >= lo:
             _, stats.planned = await self.repository.plan(

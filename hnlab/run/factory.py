@@ -115,7 +115,7 @@ def build_items(
         settle_after=timedelta(hours=settings.items_settle_hours),
         null_retries=settings.items_null_retries,
     )
-    return ItemStream(repository, client, clock=clock, workers=4)
+    return ItemStream(repository, client, clock=clock, workers=8)
 
 
 @dataclass(frozen=True)

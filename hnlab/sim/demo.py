@@ -4,7 +4,10 @@ The simulator runs in-process (its answers reach the real client through an
 in-process transport, with no socket), and its clock is the collector's and the
 tracker's. Every simulated minute (every ``HNLAB_TRACK_EVERY`` minutes; ``0``
 turns it off) the tracker records a tick; every simulated hour the collector
-runs once (trigger ``demo``). The result looks like days of ``hnlab run``.
+runs once (trigger ``demo``), and every 10 simulated minutes the item stream
+syncs (``HNLAB_ITEMS_EVERY=0`` turns it off), starting three hours before the
+first, so the demo's threads include the stories already on the front page. The
+result looks like days of ``hnlab run``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from hnlab.collect.items import SYNC_CHUNK
 from hnlab.config import Settings
 from hnlab.run.factory import open_parts
 from hnlab.sim.server import SimulatedHN
+
+ITEMS_EVERY = 10  # simulated minutes between item-stream passes
+ITEMS_LEAD_HOURS = 3  # the stream starts this long before the demo
 
 
 @dataclass
@@ -27,6 +34,7 @@ class DemoResult:
     end: datetime
     ticks: int = 0
     observations: int = 0
+    items: int = 0
 
 
 def default_start(hours: int, now: datetime | None = None) -> datetime:
@@ -57,14 +65,20 @@ async def run_demo(
     sim = sim or SimulatedHN(seed=seed, start=start)
     every = settings.track_every
     minutes = (hours - 1) * 60
-    hourly = range(0, minutes + 1, 60)
-    steps = sorted(set(hourly).union(range(0, minutes + 1, every))) if every else list(hourly)
+    hourly = set(range(0, minutes + 1, 60)) | set(range(0, minutes + 1, ITEMS_EVERY))
+    steps = sorted(hourly.union(range(0, minutes + 1, every))) if every else sorted(hourly)
     result = DemoResult(runs=0, posts_saved=0, start=start, end=start)
     demo_settings = settings.with_values(hn_api_url="http://simulated-hn.invalid/v0")
     async with open_parts(
         demo_settings, trigger="demo", clock=sim.clock, transport=sim.transport()
     ) as parts:
         tracker = parts.tracker(clock=sim.clock) if every else None
+        stream = parts.items(clock=sim.clock) if settings.items_every else None
+        if stream is not None:
+            stories = sim.truth()["stories"]
+            early = start - timedelta(hours=ITEMS_LEAD_HOURS)
+            first = min(s["hn_id"] for s in stories if s["arrived"] >= early.isoformat())
+            await stream.repository.plan(first, sim.max_item(), "sync", SYNC_CHUNK, sim.now)
         at = start
         bar = tqdm(steps, desc="simulated minutes", unit="min", disable=not progress)
         for minute in bar:
@@ -74,6 +88,8 @@ async def run_demo(
                 tick = await tracker.tick()
                 result.ticks += tick.status == "succeeded"
                 result.observations += tick.observations
+            if stream is not None and minute % ITEMS_EVERY == 0:
+                result.items += (await stream.sync()).stored
             if minute % 60 == 0:
                 stats = await parts.collector.run_collection()
                 result.runs += 1

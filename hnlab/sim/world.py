@@ -340,7 +340,7 @@ class World:
         m = len(stories)
         top = rng.random(m) < 1 / 3
         picks = rng.random(m)
-        authors = np.minimum(rng.zipf(1.5, m), COMMENTERS) - 1
+        authors = (rng.zipf(1.5, m) - 1) % COMMENTERS
         fate = rng.random(m)
         after = rng.uniform(0, 1, m)
         first = len(c.time)
