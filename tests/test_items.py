@@ -116,3 +116,18 @@ def test_types_and_ids() -> None:
     assert classify("job", "Ask HN: hiring") == "job"
     assert classify("story", "Tell HN: z") == "story"
     assert post_uuid(1) == post_uuid(1) != post_uuid(2)
+
+
+def test_plain_text_renders_hn_html_as_inert_text() -> None:
+    from hnlab.hn.text import plain_text
+
+    link = '<a href="https://example.org/a/very/long/path" rel="nofollow">https://example.org/a/very/lo...</a>'
+    assert (
+        plain_text(f"Hi &amp; bye<p>see {link}")
+        == "Hi & bye\n\nsee https://example.org/a/very/long/path"
+    )
+    assert plain_text('<a href="https:&#x2F;&#x2F;x.org">this</a> one') == "this one"
+    assert plain_text("<script>alert(1)</script><img src=x onerror=alert(1)>ok") == "alert(1)ok"
+    assert plain_text("&lt;script&gt;alert(1)&lt;/script&gt;") == "<script>alert(1)</script>"
+    assert plain_text("line<br>next") == "line\nnext"
+    assert plain_text("  plain  ") == "plain" and plain_text(None) is None
