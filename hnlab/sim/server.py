@@ -246,7 +246,7 @@ class SimulatedHN:
             kind = simworld.KINDS[a["kind"][i]]
             stamp = int(simworld.time_of(a["created"][i]).timestamp())
             points = 1 if kind == "job" else 1 + int(a["votes"][i])
-            descendants = world.descendants(hn_id)
+            descendants = world.descendants(i)
             kids = list(world.kids.get(hn_id, ()))
         if kind == "null":
             return None

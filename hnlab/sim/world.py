@@ -81,6 +81,7 @@ the start.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -197,6 +198,7 @@ class World:
         self.c = Comments()
         self.kids: dict[int, list[int]] = {}  # hn id -> its replies' ids, oldest first
         self.threads: dict[int, list[int]] = {}  # story index -> its comments' indices
+        self.removals: dict[int, list[float]] = {}  # story index -> deletion and kill times
         self.events: list[dict[str, Any]] = []  # penalties and rings, in order
         self.minute = self.start - WINDOW_MINUTES
         self.top = np.zeros(0, dtype=int)  # story indices, best first
@@ -217,6 +219,7 @@ class World:
         other.c = self.c.copy()
         other.kids = {k: list(v) for k, v in self.kids.items()}
         other.threads = {k: list(v) for k, v in self.threads.items()}
+        other.removals = {k: list(v) for k, v in self.removals.items()}
         return other
 
     # -- stepping -----------------------------------------------------------------------
@@ -358,6 +361,9 @@ class World:
             c.edit_at.append(t + 1 + 99 * u if f < 0.08 else math.inf)
             c.delete_at.append(t + 2 + 108 * u if 0.08 <= f < 0.11 else math.inf)
             c.kill_at.append(t + 30 + 85 * u if 0.11 <= f < 0.13 else math.inf)
+            gone = min(c.delete_at[-1], c.kill_at[-1])
+            if gone < math.inf:
+                bisect.insort(self.removals.setdefault(s, []), gone)
         # ids in creation order: this step's comments and arrivals, merged by time
         new_stories = np.arange(arrived, self.n)
         merged = sorted(
@@ -434,16 +440,10 @@ class World:
     def max_item(self) -> int:
         return FIRST_ID + len(self.refs) - 1
 
-    def descendants(self, hn_id: int) -> int:
-        """Comments under ``hn_id`` that a reader sees: neither deleted nor dead."""
-        c, now, count, todo = self.c, self.minute, 0, list(self.kids.get(hn_id, ()))
-        while todo:
-            kid = todo.pop()
-            k = -1 - self.refs[kid - FIRST_ID]
-            if c.delete_at[k] > now and c.kill_at[k] > now:
-                count += 1
-            todo.extend(self.kids.get(kid, ()))
-        return count
+    def descendants(self, index: int) -> int:
+        """Comments on story ``index`` that a reader sees: neither deleted nor dead."""
+        thread = self.threads.get(index, ())
+        return len(thread) - bisect.bisect_right(self.removals.get(index, ()), self.minute)
 
     def changes(self) -> list[dict[str, Any]]:
         """Every comment edit, deletion and kill so far, in time order."""
