@@ -1,8 +1,9 @@
 """MinuteRepository: the minute tracker's rows (``rank_minutes``, ``rank_spans``, and the
 stories it sees: their items in ``items``, when it saw them in ``story_sightings``).
 
-One transaction per tick writes what the tick saw as it arrives: spans once the
-lists are known, stories as their items come, then the minute's row and the
+One transaction per tick writes what the tick saw: spans once the
+lists are known, the stories once their items have come (in id order, so two
+ticks never deadlock), then the minute's row and the
 tick's closing statement. A story's content lives in ``items`` only (the
 ``stories`` view joins it to the sightings); the tracker inserts a story it is the
 first to see, and refreshes only the score and comment count of one stored
@@ -64,24 +65,29 @@ class MinuteRepository:
         parts: AsyncIterator[MinutePart],
         final: asyncio.Future[tuple[Sequence[Ranked], Any]],
     ) -> None:
-        """``record_minute`` for a tick in progress: one transaction that writes each
-        part as it comes (spans once the lists are known, stories as their items
-        arrive), then, once ``final`` is set, the minute's row (ranks, scores,
-        comments; none when no list came) and the tick's closing statement, and
-        commits. If ``parts`` raises, nothing is written."""
+        """``record_minute`` for a tick in progress: one transaction that writes the
+        spans once the lists are known, then, once every item has come, the stories'
+        items and sightings, then, once ``final`` is set, the minute's row (ranks,
+        scores, comments; none when no list came) and the tick's closing statement,
+        and commits. If ``parts`` raises, nothing is written."""
         await self.ensure_partitions(slot)
+        seen: dict[int, dict[str, Any]] = {}
         async with transaction(self.engine) as conn:
             async for part in parts:
-                if part.items:
-                    await insert_items(conn, part.items, slot, self.settle_after)
-                if part.stories:
-                    await conn.exec_driver_sql(
-                        _UPSERT_SIGHTINGS, {"at": slot, "ids": [p.hn_id for p in part.stories]}
-                    )
+                seen.update((row["id"], row) for row in part.items)
                 if part.hn_ids:
+                    pairs = sorted(set(zip(part.hn_ids, part.codes, strict=True)))
                     await conn.exec_driver_sql(
-                        _UPSERT_SPANS, {"at": slot, "ids": part.hn_ids, "codes": part.codes}
+                        _UPSERT_SPANS,
+                        {"at": slot, "ids": [i for i, _ in pairs], "codes": [c for _, c in pairs]},
                     )
+            # Shared rows (items, sightings) are written once, in id order: two ticks, or
+            # a tick and the item stream, then always lock them in the same order and
+            # cannot deadlock (as they could writing each story as it arrived).
+            if seen:
+                ids = sorted(seen)
+                await insert_items(conn, [seen[i] for i in ids], slot, self.settle_after)
+                await conn.exec_driver_sql(_UPSERT_SIGHTINGS, {"at": slot, "ids": ids})
             ranked, finish = await final
             if ranked:
                 await conn.exec_driver_sql(
