@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,27 +103,43 @@ def export() -> None:
     """Data out of hnlab, for other tools."""
 
 
+def _window_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every export takes: a [since, until) window in UTC and a folder."""
+    for option in reversed(
+        (
+            click.option("--since", type=click.DateTime(_FORMATS), required=True),
+            click.option("--until", type=click.DateTime(_FORMATS), required=True),
+            click.option(
+                "--out", type=click.Path(path_type=Path), required=True, help="Folder to write."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M"]
+
+
+def _export(obj: Context, kind: str, since: datetime, until: datetime, out: Path) -> None:
+    from hnlab.store import export as exports
+
+    write = exports.export_ranks if kind == "observations" else exports.export_items
+    done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
+    click.echo(f"wrote {done.rows} {kind} in {len(done.files)} file(s) under {out}")
+
+
 @export.command("ranks")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@_window_options
 @pass_ctx
 def export_ranks(obj: Context, since: datetime, until: datetime, out: Path) -> None:
     """Minute ranks in [since, until) (UTC) as Parquet, one folder per month."""
-    from hnlab.store.export import export_ranks as write
-
-    done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
-    click.echo(f"wrote {done.rows} observations in {len(done.files)} file(s) under {out}")
+    _export(obj, "observations", since, until, out)
 
 
 @export.command("items")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@_window_options
 @pass_ctx
 def export_items(obj: Context, since: datetime, until: datetime, out: Path) -> None:
     """Items created in [since, until) (UTC) as Parquet, one folder per month."""
-    from hnlab.store.export import export_items as write
-
-    done = write(obj.settings(), since.replace(tzinfo=UTC), until.replace(tzinfo=UTC), out)
-    click.echo(f"wrote {done.rows} items in {len(done.files)} file(s) under {out}")
+    _export(obj, "items", since, until, out)

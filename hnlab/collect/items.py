@@ -186,21 +186,20 @@ class ItemStream:
         range's transaction while the other workers' requests keep the pipe full (a
         whole range at once made every worker finish, and write, together)."""
         wanted = claim.wanted
-        total = Stored()
+        parts: list[Stored] = []  # this range's own counts (other workers share ``stats``)
         for start in range(0, len(wanted), FILL_BATCH):
             batch = wanted[start : start + FILL_BATCH]
             answers = _sort(await self.client.items(batch))
             stored = await self.repository.store(
                 claim.conn, answers.rows, self.clock(), answers.gaps
             )
-            total = Stored(
-                total.stored + stored.stored,
-                total.gaps + stored.gaps,
-                total.missing + stored.missing,
-            )
+            parts.append(stored)
+            stats.add(stored)
             stats.fetched += len(batch)
             stats.errors += answers.errors
-            stats.add(stored)
+        total = Stored(
+            sum(p.stored for p in parts), sum(p.gaps for p in parts), sum(p.missing for p in parts)
+        )
         await self.repository.finish(claim, total, self.clock())
         return claim.hi - claim.lo + 1
 
