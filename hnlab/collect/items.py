@@ -46,6 +46,7 @@ BACKFILL_CHUNK = 2000
 """Ids per backfill range: a few seconds of fetching at full speed, so a killed host
 loses little, and few enough ranges that planning a year stays quick."""
 SETTLE_BATCH = 1000
+GAP_BATCH = 1000
 FILL_BATCH = 250
 """Ids a worker asks for at once inside its range; the factory's eight workers keep
 ``HNLAB_CONCURRENCY`` (100) in flight while some of them write."""
@@ -206,7 +207,7 @@ class ItemStream:
     async def _retry_gaps(self, stats: PassStats, started: datetime) -> None:
         """Try again the ids a pass before this one found no item for."""
         while True:
-            async with self.repository.claim_gaps(started) as (conn, ids):
+            async with self.repository.claim_gaps(started, GAP_BATCH) as (conn, ids):
                 if not ids:
                     return
                 answers = _sort(await self.client.items(ids))
@@ -214,7 +215,7 @@ class ItemStream:
             stats.fetched += len(ids)
             stats.errors += answers.errors
             stats.add(stored)
-            if len(ids) < 1000:
+            if len(ids) < GAP_BATCH:
                 return
 
     async def _settle(self, stats: PassStats) -> None:
@@ -237,7 +238,7 @@ class ItemStream:
     # -- backfill ---------------------------------------------------------------------------
     async def bounds(self, since: date, until: date | None) -> tuple[int, int]:
         """The ids of the first item at or after ``since`` and the last before ``until``
-        (or ``maxitem``), by binary search over item times."""
+        (or ``maxitem``), by searching item times (``_first_at``)."""
         async with self.client as hn:
             hn.restart_deadline()
             top = await hn.max_item()
