@@ -210,6 +210,41 @@ def test_deletion_is_erased_everywhere_hnlab_holds_the_item(
     ]
 
 
+def test_the_search_finds_a_days_exact_id_bounds_in_a_few_round_trips(
+    make_settings: Callable[..., Settings], engine: sa.Engine
+) -> None:
+    def day_of(sim: SimulatedHN, i: int) -> float | None:
+        item = sim.item(i)
+        return item.get("time") if item else None
+
+    def bounds(sim: SimulatedHN, since: datetime, until: datetime) -> tuple[int, int]:
+        async def go() -> tuple[int, int]:
+            settings = make_settings(hn_api_url=sim.base_url, concurrency=40)
+            async with open_parts(settings) as parts:
+                return await parts.items().bounds(since.date(), until.date())
+
+        return asyncio.run(go())
+
+    with SimulatedHN(seed=3) as sim:
+        sim.advance(hours=30)
+        since = datetime.combine(sim.now.date(), datetime.min.time(), sim.now.tzinfo)
+        since -= timedelta(days=1)
+        until = since + timedelta(days=1)
+        requests = sim.stats.total
+        lo, hi = bounds(sim, since, until)
+        rounds = (sim.stats.total - requests - 1) / 40  # maxitem, then rounds of 40
+        t = {i: day_of(sim, i) for i in (lo - 1, lo, hi, hi + 1)}
+        assert t[lo - 1] is not None and t[lo - 1] < since.timestamp() <= t[lo]  # type: ignore[operator]
+        assert t[hi] is not None and t[hi] < until.timestamp() <= t[hi + 1]  # type: ignore[operator]
+        assert rounds <= 6
+
+    # answers of null tell nothing: the search passes them over and misses no item of the day
+    with SimulatedHN(seed=3, faults=Faults(null_rate=0.2)) as sim:
+        sim.advance(hours=30)
+        lo2, hi2 = bounds(sim, since, until)
+        assert lo2 <= lo and hi2 >= hi and (lo - lo2) + (hi2 - hi) <= 10
+
+
 def test_backfill_is_shared_by_two_processes_and_a_killed_ones_ranges_are_finished(
     make_settings: Callable[..., Settings], engine: sa.Engine
 ) -> None:
@@ -235,8 +270,8 @@ def test_backfill_is_shared_by_two_processes_and_a_killed_ones_ranges_are_finish
         inner = [i for i in ids if lo + 100 < i < hi - 100]
         asked = {i: sim.requests_for(f"item/{i}.json") for i in inner}
         # only ids of the ranges the killed process held were asked again, once; and
-        # each process's search for the day's first id asked 16 or so windows of 9 ids
-        probed = 2 * 16 * 9
+        # each process's search asked at most a few rounds of 40 ids inside the day
+        probed = 2 * 4 * 40
         assert sum(n > 2 for n in asked.values()) <= probed
         assert sum(n > 1 for n in asked.values()) <= 4 * 2000 + probed
         assert rows(engine, "SELECT count(*) FROM item_chunks WHERE done_at IS NULL") == [(0,)]

@@ -16,14 +16,15 @@ A sync pass (``hnlab items sync``, and the ``item_stream`` job every
 4. re-fetches the items whose edit window closed (``HNLAB_ITEMS_SETTLE_HOURS``
    after creation): changes become revisions, deletions are erased.
 
-A backfill (``hnlab items backfill --since``) finds the dates' id bounds by binary
-search over item times, plans them as ranges, and walks them newest first with
+A backfill (``hnlab items backfill --since``) finds the dates' id bounds by a
+k-ary search over item times, plans them as ranges, and walks them newest first with
 the same claims, so the command on several hosts shares one backfill.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -162,6 +163,7 @@ class ItemStream:
         (a backfill: until none is left, open or held by another host)."""
 
         backfill = purpose == "backfill"
+        finished = asyncio.Condition()  # a range of ours is done: the waiting look again
 
         async def worker() -> None:
             while True:
@@ -173,12 +175,18 @@ class ItemStream:
                 if claim is not None:
                     if progress is not None:
                         progress(done)
+                    async with finished:
+                        finished.notify_all()
                     continue
-                # A backfill waits out the ranges other hosts hold: if one dies, its
-                # range opens again and is claimed here. A sync pass leaves them.
+                # A backfill waits out the ranges held elsewhere (by other hosts, or by
+                # this one's other workers): if a host dies, its range opens again and
+                # is claimed here. A sync pass leaves them.
                 if not backfill or not await self.repository.open_ids(purpose, within):
                     return
-                await asyncio.sleep(CLAIM_POLL_S)
+                async with finished:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(CLAIM_POLL_S):
+                            await finished.wait()
 
         await asyncio.gather(*(worker() for _ in range(self.workers)))
 
@@ -242,60 +250,52 @@ class ItemStream:
         async with self.client as hn:
             hn.restart_deadline()
             top = await hn.max_item()
-            if until is None:
-                return await self._first_at(hn, _midnight(since), top), top
-            lo, end = await asyncio.gather(
-                self._first_at(hn, _midnight(since), top),
-                self._first_at(hn, _midnight(until), top),
-            )
-        return lo, end - 1
+            moments = [_midnight(since)] + ([_midnight(until)] if until is not None else [])
+            found = await self._first_at(hn, moments, top)
+        return found[0], (found[1] - 1 if until is not None else top)
 
-    async def _first_at(self, hn: HNClient, moment: datetime, top: int) -> int:
-        """The smallest id whose item was created at or after ``moment`` (top + 1: none).
+    async def _first_at(self, hn: HNClient, moments: list[datetime], top: int) -> list[int]:
+        """For each moment, the id after the last item created before it (top + 1: none).
 
-        Two probes near the top give the ids' rate, and a guess from it lands close
-        to a recent day; then an interpolation search (ids grow about evenly with
-        time), halving when a guess gains little: a handful of round trips where
-        halving 40 million ids takes 26."""
-        target = moment.timestamp()
-        lo, hi = 1, top + 1  # the answer is in [lo, hi]
-        t_lo: float | None = None
-        t_hi: float | None = None
-        points: list[tuple[int, float]] = []
-        halve = False
-        while lo < hi:
-            if len(points) < 2:
-                mid = max(lo, min(hi - 1, top - 8 - 4096 * len(points)))
-            elif t_lo is None and t_hi is not None and not halve:
-                (a, ta), (b, tb) = points[:2]
-                rate = (a - b) / max(ta - tb, 1e-9)  # ids a second
-                mid = min(max(hi - int((t_hi - target) * rate * 1.02) - 1, lo), hi - 1)
-            elif halve or t_lo is None or t_hi is None or t_hi <= t_lo:
-                mid = (lo + hi) // 2
-            else:
-                share = (target - t_lo) / (t_hi - t_lo)
-                mid = min(max(lo + int(share * (hi - lo)), lo), hi - 1)
-            stamp = await self._time_near(hn, mid, top)
-            if stamp is not None:
-                points.append((mid, stamp))
-            width = hi - lo
-            # no item near mid answers: an id range that never existed (taken as older)
-            if stamp is not None and stamp >= target:
-                hi, t_hi = mid, stamp
-            else:
-                lo = mid + 1
-                t_lo = stamp if stamp is not None else t_lo
-            halve = not halve and (hi - lo) > width / 2  # a poor guess: halve next
-        return lo
-
-    async def _time_near(self, hn: HNClient, hn_id: int, top: int) -> float | None:
-        """The creation time of ``hn_id``, or of one of the next few ids that has one
-        (asked at once: one round trip a step of the search)."""
-        for result in await hn.items(range(hn_id, min(hn_id + 8, top) + 1)):
-            stamp = result.data.get("time") if result.data else None
-            if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-                return float(stamp)
-        return None
+        Ids grow with time, so this is a search over item times, done ``k``-ary to cost
+        few round trips: every round asks about ``HNLAB_CONCURRENCY`` ids at once,
+        shared by the moments' brackets (the ids known to be before and at or after
+        each moment). The first round spreads its ids geometrically down from the top
+        (a recent day is near it, a year ago far below); later rounds spread them
+        evenly inside each bracket, shrinking it ``k + 1``-fold, until a bracket is
+        small enough to ask every id in it. Ids with no time (``null``, never
+        propagated) tell nothing and are passed over. A day a month back takes four
+        round trips; halving 40 million ids one probe at a time would take 26."""
+        targets = [m.timestamp() for m in moments]
+        width = max(2, hn.concurrency)
+        lo = [0] * len(targets)  # the largest id known to be older than the target
+        hi = [top + 1] * len(targets)  # the smallest id known to be as new or newer
+        ratio = max(top / 8, 2.0) ** (1 / (width - 1))
+        probes = sorted({max(1, top - round(8 * ratio**j)) for j in range(width)})
+        asked: set[int] = set()
+        while probes:
+            asked.update(probes)
+            for result in await hn.items(probes):
+                stamp = result.data.get("time") if result.data else None
+                if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+                    continue
+                for n, target in enumerate(targets):
+                    if stamp < target and lo[n] < result.id < hi[n]:
+                        lo[n] = result.id
+                    elif stamp >= target and lo[n] < result.id < hi[n]:
+                        hi[n] = result.id
+            open_ = [n for n in range(len(targets)) if hi[n] - lo[n] > 1]
+            share = max(1, width // max(1, len(open_)))
+            wanted: set[int] = set()
+            for n in open_:
+                inside = hi[n] - lo[n] - 1
+                if inside <= share:
+                    wanted.update(range(lo[n] + 1, hi[n]))
+                else:
+                    step = (hi[n] - lo[n]) / (share + 1)
+                    wanted.update(lo[n] + round(step * (j + 1)) for j in range(share))
+            probes = sorted(wanted - asked)
+        return [n + 1 for n in lo]
 
     async def backfill(
         self,
@@ -310,23 +310,24 @@ class ItemStream:
         size (a progress bar)."""
         stats = PassStats()
         t0, requests = time.perf_counter(), self.client.requests_made
-        lo, hi = await self.bounds(since, until)
-        stats.search_s = round(time.perf_counter() - t0, 3)
-        stats.max_item = hi
-        if hi >= lo:
-            _, stats.planned = await self.repository.plan(
-                lo, hi, "backfill", BACKFILL_CHUNK, self.clock()
-            )
-            left = await self.repository.open_ids("backfill", (lo, hi))
-            tick = progress(left, (hi - lo + 1) - left) if progress else None
-            deadline, self.client.deadline = self.client.deadline, _A_YEAR
-            try:
-                async with self.client as hn:
+        deadline = self.client.deadline
+        async with self.client as hn:  # one session (and its connections) for both steps
+            lo, hi = await self.bounds(since, until)
+            stats.search_s = round(time.perf_counter() - t0, 3)
+            stats.max_item = hi
+            if hi >= lo:
+                _, stats.planned = await self.repository.plan(
+                    lo, hi, "backfill", BACKFILL_CHUNK, self.clock()
+                )
+                left = await self.repository.open_ids("backfill", (lo, hi))
+                tick = progress(left, (hi - lo + 1) - left) if progress else None
+                hn.deadline = _A_YEAR
+                try:
                     hn.restart_deadline()
                     await self._drain("backfill", stats, within=(lo, hi), progress=tick)
-            finally:
-                self.client.deadline = deadline
-            stats.resolved += await self.repository.resolve_stories()
+                finally:
+                    hn.deadline = deadline
+                stats.resolved += await self.repository.resolve_stories()
         stats.left = await self.repository.open_ids("backfill", (lo, hi))
         stats.requests = self.client.requests_made - requests
         stats.duration_s = round(time.perf_counter() - t0, 3)

@@ -1,14 +1,13 @@
-"""HNClient: the HN API over async httpx, fast, bounded, retrying and null-tolerant.
+"""HNClient: the HN API over async aiohttp, fast, bounded, retrying and null-tolerant.
 
-httpx's own connection pool is CPU-bound at ~100 requests in flight (httpcore
-#924, #1035), so by default requests go through the ``httpx-aiohttp`` transport:
-httpx requests and responses, aiohttp's pool underneath. HNClient hands each
-``httpx.Request`` straight to that transport: the HN API is plain GETs with no
-cookies, auth or redirects, and skipping ``AsyncClient.send`` (cookie
-extraction, auth and redirect generators) halves the client's CPU per request.
-Hand in ``transport=`` to use another transport (tests use
-``httpx.MockTransport``), or ``client=`` to go through an ``httpx.AsyncClient``
-of your own, with everything it does.
+By default requests go straight through one pooled ``aiohttp`` session: the HN
+API is plain GETs with no cookies, auth or redirects, and aiohttp's pool stays
+cheap at 100 requests in flight where httpx's own pool is CPU-bound (httpcore
+#924, #1035). Building an ``httpx.Request`` per item (its URL parser alone)
+cost as much CPU as the rest of the request, so the default path builds none.
+Hand in ``transport=`` to go through an httpx transport instead (tests use
+``httpx.MockTransport``, the demo the in-process simulator), or ``client=`` to
+go through an ``httpx.AsyncClient`` of your own, with everything it does.
 
 ``rate`` caps requests a second with aiolimiter's leaky bucket (the backfill's
 ``HNLAB_ITEMS_RATE``).
@@ -32,8 +31,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
+import aiohttp
 import httpx
 import tenacity
 
@@ -69,8 +69,15 @@ class ItemResult:
         return self.error is None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+class _Answer(NamedTuple):
+    """What one GET answered: the status, its ``Retry-After`` header and the body."""
+
+    status: int
+    retry_after: str | None
+    content: bytes
+
+
+def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
@@ -83,42 +90,45 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, min(seconds, _MAX_RETRY_AFTER_S))
 
 
-def _describe(exc: httpx.TransportError) -> str:
-    """A short reason for a transport failure.
-
-    httpx-aiohttp maps every aiohttp connection error, a refused connection
-    included, to ``ConnectTimeout``; the aiohttp cause tells which it was.
-    """
-    cause = exc.__cause__
-    if isinstance(cause, TimeoutError) or (
-        isinstance(exc, httpx.TimeoutException) and cause is None
-    ):
-        return f"timed out ({type(exc).__name__})"
-    if cause is not None and "Timeout" in type(cause).__name__:
-        return f"timed out ({type(exc).__name__})"
-    detail = str(cause or exc).splitlines()[0] if str(cause or exc) else type(exc).__name__
-    return f"connection failed ({detail})"
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-@contextlib.contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Keep the cyclic GC from rescanning, during a batch, the objects that existed before it.
+class _Frozen:
+    """Keeps the cyclic GC from rescanning, during batches, the objects that existed before.
 
     Each request allocates enough containers to trigger a young collection every few
     requests, and the older generations' collections walk every module loaded in the
     process (~110 k objects with SQLAlchemy and pandas): ~45 us per request, a quarter
     of the client's CPU. ``gc.freeze()`` parks the existing objects (objects made during
-    the batch are collected as usual) and ``gc.unfreeze()`` hands them back; both are
-    O(1). Skipped when the GC is off or someone else has frozen objects.
+    a batch are collected as usual) and ``gc.unfreeze()`` hands them back; both are
+    O(1). Batches overlap (the item stream's workers), so the first to start freezes
+    and the last to end unfreezes. ``gc.get_freeze_count()`` walks the frozen objects
+    (8 ms with pandas loaded), so it is asked only when nothing of ours is frozen:
+    skipped when the GC is off or someone else has frozen objects.
     """
-    if not gc.isenabled() or gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.ours = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self.batches == 0:
+            self.ours = gc.isenabled() and not gc.get_freeze_count()
+            if self.ours:
+                gc.freeze()
+        self.batches += 1
+        try:
+            yield
+        finally:
+            self.batches -= 1
+            if self.batches == 0 and self.ours:
+                gc.unfreeze()
+                self.ours = False
+
+
+_older_objects_frozen = _Frozen()
 
 
 @functools.cache
@@ -163,6 +173,7 @@ class HNClient:
         self._given_transport = transport
         self._client: httpx.AsyncClient | None = None
         self._transport: httpx.AsyncBaseTransport | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._headers = httpx.Headers(
             {
                 "Accept": "application/json",
@@ -197,13 +208,17 @@ class HNClient:
         elif self._given_transport is not None:
             self._transport = self._given_transport
         else:
-            from httpx_aiohttp import AiohttpTransport
-
-            self._transport = AiohttpTransport(
-                verify=_ssl_context(),
-                limits=httpx.Limits(
-                    max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.concurrency, ssl=_ssl_context(), enable_cleanup_closed=True
                 ),
+                headers=dict(self._headers),
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=self.timeout.connect,
+                    sock_read=self.timeout.read,
+                    connect=self.timeout.pool,
+                ),
+                auto_decompress=True,
             )
         self._semaphore = asyncio.Semaphore(self.concurrency)
         if self.rate is not None:
@@ -225,8 +240,9 @@ class HNClient:
             await self._close_session()
 
     async def _close_session(self) -> None:
-        if self._transport is not None and self._given_transport is None:
-            await self._transport.aclose()
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
         self._client = None
         self._transport = None
 
@@ -354,18 +370,45 @@ class HNClient:
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
         self.retries_made += 1
 
-    async def _send(self, url: str) -> httpx.Response:
-        """GET ``url`` and read the body, through the transport or the handed-in client."""
-        if self._client is not None:
-            return await self._client.get(url)
-        assert self._transport is not None
-        request = httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
-        response = await self._transport.handle_async_request(request)
+    async def _send(self, url: str) -> _Answer:
+        """GET ``url`` and read the body: through the aiohttp session, or the handed-in
+        httpx transport or client. Transport failures raise ``_Retryable``."""
+        if self._session is not None:
+            try:
+                async with self._session.get(url, allow_redirects=False) as response:
+                    content = await response.read()
+                    return _Answer(response.status, response.headers.get("Retry-After"), content)
+            except aiohttp.ServerTimeoutError as exc:
+                self.failures["timeout"] += 1
+                kind = (
+                    "ConnectTimeout"
+                    if isinstance(exc, aiohttp.ConnectionTimeoutError)
+                    else "ReadTimeout"
+                )
+                raise _Retryable(f"timed out ({kind})") from None
+            except aiohttp.ClientError as exc:
+                self.failures["connection"] += 1
+                raise _Retryable(f"connection failed ({_first_line(exc)})") from None
         try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+            if self._client is not None:
+                reply = await self._client.get(url)
+            else:
+                assert self._transport is not None
+                request = httpx.Request(
+                    "GET", url, headers=self._headers, extensions=self._extensions
+                )
+                reply = await self._transport.handle_async_request(request)
+                try:
+                    await reply.aread()
+                finally:
+                    await reply.aclose()
+        except httpx.TimeoutException as exc:
+            self.failures["timeout"] += 1
+            raise _Retryable(f"timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            self.failures["connection"] += 1
+            raise _Retryable(f"connection failed ({_first_line(exc)})") from None
+        return _Answer(reply.status_code, reply.headers.get("Retry-After"), reply.content)
 
     async def _attempt(self, url: str) -> Any:
         assert self._semaphore is not None
@@ -383,15 +426,10 @@ class HNClient:
             except TimeoutError:
                 self.failures["deadline"] += 1
                 raise _Permanent("run deadline exceeded") from None
-            except httpx.TransportError as exc:
-                self.failures[
-                    "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-                ] += 1
-                raise _Retryable(_describe(exc)) from None
-        status = response.status_code
+        status = response.status
         if status == 429 or status >= 500:
             self.failures["rate_limited" if status == 429 else "http_5xx"] += 1
-            raise _Retryable(f"HTTP {status}", _retry_after(response))
+            raise _Retryable(f"HTTP {status}", _retry_after(response.retry_after))
         if status >= 400:
             self.failures["http_4xx"] += 1
             raise _Permanent(f"HTTP {status}")

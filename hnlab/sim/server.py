@@ -408,9 +408,11 @@ class SimulatedHN:
                     {"error": f"hours and minutes must be numbers, got {given}"}, status=400
                 )
             return web.json_response({"now": self.advance(**steps).isoformat()})
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
         status, headers, body, delay = self.answer(path)
-        if delay:
-            await asyncio.sleep(delay)
+        if delay:  # the latency is the request's time here, its answer's work included
+            await asyncio.sleep(max(0.0, delay - (loop.time() - arrived)))
         return web.Response(status=status, headers=headers, body=body)
 
     async def _serve(self, host: str, port: int) -> None:
