@@ -106,7 +106,7 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
             sa.text(
                 "TRUNCATE posts, post_snapshots, collection_runs, runners, story_sightings, items, "
                 "item_revisions, item_gaps, item_chunks, rank_minutes, rank_spans, track_ticks, "
-                "job_outcomes RESTART IDENTITY"
+                "contents, summaries, job_outcomes RESTART IDENTITY"
             )
         )
     yield eng

@@ -58,6 +58,8 @@ def test_migrations_run_from_empty_to_head_twice(empty_database_url: str) -> Non
             "item_revisions",
             "item_gaps",
             "item_chunks",
+            "contents",
+            "summaries",
         }
         with eng.connect() as conn:
             assert sa.inspect(conn).get_view_names() == ["stories"]
@@ -70,7 +72,7 @@ def test_auto_migrate_off_stops_on_an_old_schema(empty_database_url: str) -> Non
     try:
         with pytest.raises(
             SchemaError,
-            match=r"schema is at nothing, hnlab needs 0004; run "
+            match=r"schema is at nothing, hnlab needs 0005; run "
             r"'hnlab db upgrade' \(HNLAB_AUTO_MIGRATE=0",
         ):
             db.ensure_schema(eng, auto_migrate=False)
@@ -87,7 +89,7 @@ def test_concurrent_upgrades_from_several_threads_all_succeed(empty_database_url
     try:
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(db.upgrade, engines))
-        assert all(r[1] == "0004" for r in results)
+        assert all(r[1] == "0005" for r in results)
         assert sum(1 for before, _ in results if before is None) >= 1
     finally:
         for e in engines:

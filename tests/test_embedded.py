@@ -131,7 +131,7 @@ def test_a_private_mktemp_data_dir_works_without_touching_its_parents() -> None:
         assert up.returncode == 0, up.stderr
         assert (
             up.stdout.strip() == f"embedded PostgreSQL in {data_dir}/postgres: upgraded "
-            "empty -> 0004"
+            "empty -> 0005"
         )
         status = hnlab_cli("db", "status", env={"HNLAB_DATA_DIR": str(data_dir)})
         assert "up to date" in status.stdout
@@ -163,7 +163,7 @@ def test_as_root_a_data_dir_under_a_private_parent_works_and_the_parent_is_left_
         link = outer / "inner" / "postgres"
         assert link.is_symlink() and link.resolve() == cluster
         assert up.stdout.strip() == (
-            f"embedded PostgreSQL in {cluster} (linked from {link}): upgraded empty -> 0004"
+            f"embedded PostgreSQL in {cluster} (linked from {link}): upgraded empty -> 0005"
         )
         status = hnlab_cli("db", "status", env=env)
         assert status.returncode == 0, status.stderr

@@ -7,9 +7,12 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -20,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
 metadata = MetaData()
 
@@ -283,3 +286,62 @@ item_chunks = Table(
 )
 """Id ranges, never overlapping, each claimed by one process (``FOR UPDATE SKIP
 LOCKED``, held while it is fetched and written) and marked done."""
+
+contents = Table(
+    "contents",
+    metadata,
+    Column("hn_id", Integer, primary_key=True, autoincrement=False),
+    Column("url", Text, nullable=False),
+    Column("final_url", Text),
+    Column("outcome", String(24), nullable=False),
+    Column("detail", Text),
+    Column("http_status", SmallInteger),
+    Column("content_type", Text),
+    _ts("fetched_at", nullable=False),
+    Column("attempts", SmallInteger, nullable=False, server_default="1"),
+    _ts("retry_at"),
+    Column("title", Text),
+    Column("author", Text),
+    Column("published", Date),
+    Column("language", String(16)),
+    Column("text", Text),
+    Column("markdown", Text),
+    Column("word_count", Integer),
+    Column("extractor", Text),
+    Column("extractor_version", Text),
+    Column("warc_file", Text),
+    Column("warc_offset", BigInteger),
+    Column(
+        "search",
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('english', coalesce(text, '')), 'B')",
+            persisted=True,
+        ),
+    ),
+)
+"""One current row per story whose URL was fetched: the outcome (``ok``,
+``robots_disallowed``, ``blocked_address``, ``http_error``, ``timeout``, ``too_large``,
+``unsupported_type``, ``not_article``, ``error``), where the raw response sits in the
+WARC archive, and the extracted fields. ``search`` is generated (title, then body)."""
+
+summaries = Table(
+    "summaries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("story_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("model", Text, nullable=False),
+    Column("prompt_version", Text, nullable=False),
+    Column("input_hash", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("cited", ARRAY(Integer), nullable=False, server_default="{}"),
+    Column("dropped", Integer, nullable=False, server_default="0"),
+    Column("note", Text),
+    _ts("created_at", nullable=False),
+)
+"""Every summary made: ``kind`` (article, thread), ``method`` (llm, extractive), the
+model, prompt version and SHA-256 of the input that reproduce it, the comment ids
+it cites, and how many sentences the citation check dropped."""
