@@ -129,6 +129,20 @@ def _api_url(label: str, raw: Any) -> str:
     return text
 
 
+def _text(label: str, raw: Any) -> str:
+    text = str(raw).strip()
+    if not text or any(ch in text for ch in "\r\n"):
+        raise ConfigError(f"{label} must be one line of text, got {raw!r}")
+    return text
+
+
+def mask_secret(value: str | None) -> str | None:
+    """A key or token shown as its last four characters at most: ``****abcd``."""
+    if not value:
+        return None
+    return "****" + (value[-4:] if len(value) >= 12 else "")
+
+
 def _database_url(label: str, raw: Any) -> str | None:
     text = str(raw).strip() if raw is not None else ""
     return normalize_database_url(text, label) if text else None
@@ -275,6 +289,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "items_null_retries": _whole(1, 100),
     "items_settle_hours": _seconds(0, "hours"),
     "items_rate": _seconds(0, "requests a second"),
+    "llm_url": _api_url,
+    "llm_model": _text,
+    "llm_api_key": _text,
+    "llm_timeout": _seconds(0),
 }
 
 
@@ -342,6 +360,10 @@ class Settings:
     items_null_retries: int = 5
     items_settle_hours: float = 2.0
     items_rate: float = 100.0
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 60.0
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -451,10 +473,12 @@ class Settings:
         env = {
             env_name(name): str(value)
             for name, value in self.as_dict().items()
-            if value is not None and name not in ("database_url", "notify_urls")
+            if value is not None and name not in ("database_url", "notify_urls", "llm_api_key")
         }
         if self.database_url:
             env["HNLAB_DATABASE_URL"] = self.database_url
+        if self.llm_api_key:
+            env["HNLAB_LLM_API_KEY"] = self.llm_api_key
         if self.notify_urls:
             env["HNLAB_NOTIFY_URLS"] = " ".join(self.notify_urls)
         for name, path in (
@@ -476,6 +500,10 @@ class Settings:
                 value = mask_url(value)
             elif f.name == "notify_urls":
                 value = ", ".join(mask_notify_url(u) for u in value) or None
+            elif f.name == "llm_url":
+                value = mask_url(value) if value else None
+            elif f.name == "llm_api_key":
+                value = mask_secret(value)
             elif f.name == "track_lists":
                 value = ",".join(value)
             elif f.name == "track_depth":

@@ -12,7 +12,8 @@
     ├── FetchError                      the HN API could not give a list or an item
     ├── CollectionError                 a collection run failed as a whole
     ├── JobNotFoundError (LookupError)  no scheduled job has that id
-    └── NotebookRunError                papermill could not finish the notebook
+    ├── NotebookRunError                papermill could not finish the notebook
+    └── SummaryError                    a story cannot be summarised, or the model failed
 
 The policy: an ``HnlabError`` is a condition a *user* can fix (a bad setting, a
 server that is down, a locked cache), and its message names the bad value and the
@@ -114,3 +115,8 @@ class NotebookRunError(HnlabError):
         self.cell_index = cell_index
         self.ename = ename
         self.evalue = evalue
+
+
+class SummaryError(HnlabError):
+    """A story cannot be summarised (not stored), or the model endpoint failed
+    (``summarize`` then falls back to the extractive summary and says why)."""

@@ -3,7 +3,8 @@
 ``loaders`` reads PostgreSQL and RocksDB, ``metrics`` computes from the frames,
 ``discussions`` reads and measures comment threads,
 ``ranking`` holds the ranking research, ``trends`` what is rising (terms,
-bursts, topics), ``plots`` draws (``from hnlab import plots``).
+bursts, topics), ``summaries`` summaries that cite their sources, ``plots``
+draws (``from hnlab import plots``).
 Light to import: each name loads its module on first use, so neither
 ``import hnlab.analysis`` nor the papermill child (``hnlab.analysis.execute``)
 loads pandas, httpx, apscheduler or rocksdict before a function needs them.
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         top_gainers,
         upvote_rate,
     )
+    from hnlab.analysis.summaries import check_citations, summarize
     from hnlab.analysis.trends import bursts, term_trends, topics
 
 _HOMES = {
@@ -61,6 +63,8 @@ _HOMES = {
     "load_comments": "discussions",
     "load_items": "discussions",
     "thread": "discussions",
+    "check_citations": "summaries",
+    "summarize": "summaries",
     "bursts": "trends",
     "term_trends": "trends",
     "topics": "trends",
@@ -97,6 +101,7 @@ __all__ = [
     "attention_by_rank",
     "attention_curves",
     "bursts",
+    "check_citations",
     "collection_summary",
     "discussion_stats",
     "engine",
@@ -119,6 +124,7 @@ __all__ = [
     "run_summary",
     "score_velocity",
     "story_path",
+    "summarize",
     "term_trends",
     "thread",
     "time_to_front_page",

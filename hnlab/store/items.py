@@ -325,7 +325,8 @@ async def insert_items(
 
 async def erase(conn: AsyncConnection, ids: Sequence[int], at: datetime) -> None:
     """HN says these items are deleted: erase their text, title, url and author from
-    every table that holds them, and keep their place in the thread."""
+    every table that holds them (summaries that quote them included), and keep their
+    place in the thread."""
     await conn.execute(
         sa.text(
             'UPDATE items SET "by" = NULL, title = NULL, url = NULL, domain = NULL, '
@@ -341,6 +342,13 @@ async def erase(conn: AsyncConnection, ids: Sequence[int], at: datetime) -> None
         sa.text(
             "UPDATE posts SET title = '', author = NULL, url = NULL, domain = NULL, "
             "is_dead = true WHERE hn_id = ANY(:ids)"
+        ),
+        {"ids": list(ids)},
+    )
+    # a summary of a deleted story, or one that cites a deleted comment, quotes it
+    await conn.execute(
+        sa.text(
+            "DELETE FROM summaries WHERE story_id = ANY(:ids) OR cited && CAST(:ids AS integer[])"
         ),
         {"ids": list(ids)},
     )
