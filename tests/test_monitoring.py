@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from hnlab import __version__
+from hnlab import __version__, analysis
 from hnlab.config import Settings
 from hnlab.errors import ConfigError
 from hnlab.run.notify import DIGEST_JOB_ID
@@ -359,12 +359,19 @@ def test_the_digest_says_what_is_rising_with_its_stories(
             ),
             stories,
         )
+        # the newest Zig story is a text post: its summary is its lead
+        conn.execute(
+            sa.text("UPDATE items SET text = :text WHERE id = :id"),
+            {"id": 1_000_000 + 6900 + 7, "text": "Zig 1.0 is out today.<p>It took ten years."},
+        )
+    analysis.summarize(1_000_000 + 6900 + 7, engine=engine, settings=settings)
     digest = hnlab_cli("notify", "digest", "--no-send", env=settings_env(settings))
     assert digest.returncode == 0, digest.stderr
     rising = digest.stdout.split("Rising now:\n")[1].split("\n\n")[0].splitlines()
     assert rising[0].startswith(
         f"- zig: 24 stories since {now - timedelta(hours=5):%Y-%m-%d %H}:00"
     )
-    assert all(line.startswith("   Zig ") for line in rising[1:])
+    assert all(line.startswith("   Zig ") for line in rising[1:3])
     assert rising[2].endswith(f"item?id={1_000_000 + 6900 + 7}")  # the newest story last
-    assert len(rising) == 3
+    assert rising[3] == "     article summary (extractive): Zig 1.0 is out today."
+    assert len(rising) == 4

@@ -89,6 +89,8 @@ def rising_now(engine: AsyncEngine, now: datetime, *, top: int = 3) -> list[str]
     found = analysis.bursts(docs)
     found = found[found["end"] > now - timedelta(days=1)].head(top)
     titles = dict(zip(docs["id"], docs["text"], strict=True))
+    shown = {burst["term"]: list(burst["stories"])[-2:] for burst in found.to_dict("records")}
+    summaries = _stored_summaries(engine_url(engine), [i for ids in shown.values() for i in ids])
     lines = []
     for burst in found.to_dict("records"):
         lines.append(
@@ -96,9 +98,33 @@ def rising_now(engine: AsyncEngine, now: datetime, *, top: int = 3) -> list[str]
             f"{burst['start']:%Y-%m-%d %H:%M} UTC, {burst['peak_share']:.0%} of an hour's at "
             f"its peak ({burst['baseline_share']:.1%} before)"
         )
-        stories: list[int] = list(burst["stories"])
-        for hn_id in stories[-2:]:
+        for hn_id in shown[burst["term"]]:
             lines.append(f"   {titles.get(hn_id, '')} {HN_ITEM.format(hn_id)}")
+            if hn_id in summaries:
+                lines.append(f"     {summaries[hn_id]}")
+    return lines
+
+
+def _stored_summaries(url: str, story_ids: list[int]) -> dict[int, str]:
+    """One line of each story's newest stored summary (an article's before a thread's):
+    its first sentence, at most 30 words, labelled with how it was made."""
+    import re
+
+    from hnlab.store import summaries
+    from hnlab.store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = summaries.latest(conn, story_ids)
+    finally:
+        engine.dispose()
+    lines = {}
+    for hn_id, row in found.items():
+        first = re.split(r"(?<=[.!?])\s+", row["text"].strip(), maxsplit=1)[0].split()
+        text = " ".join(first[:30]) + (" …" if len(first) > 30 else "")
+        how = row["model"] if row["method"] == "llm" else "extractive"
+        lines[hn_id] = f"{row['kind']} summary ({how}): {text}"
     return lines
 
 
