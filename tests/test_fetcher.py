@@ -176,10 +176,13 @@ def test_outcomes_bomb_retry_after_types_and_loops() -> None:
 
 def test_a_silent_host_times_out() -> None:
     async def go() -> Fetched:
+        writers: list[asyncio.StreamWriter] = []
+        done = asyncio.Event()
+
         async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writers.append(writer)
             await reader.read(1024)
-            await asyncio.sleep(5)
-            writer.close()
+            await done.wait()  # answers nothing until the test is over
 
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -187,7 +190,12 @@ def test_a_silent_host_times_out() -> None:
             async with fetcher(read_timeout=0.3) as f:
                 return await f.fetch(f"http://127.0.0.1:{port}/article")
         finally:
+            done.set()
             server.close()
+            for writer in writers:  # the server's side of each connection, closed here
+                writer.close()
+            await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+            await server.wait_closed()
 
     result = asyncio.run(go())
     # robots.txt timing out means "allow nothing until read again": the page is not asked
