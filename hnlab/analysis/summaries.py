@@ -34,7 +34,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -307,19 +307,8 @@ def _summary(
 
 
 def _from_row(row: dict[str, Any]) -> Summary:
-    return Summary(
-        story_id=int(row["story_id"]),
-        kind=row["kind"],
-        method=row["method"],
-        model=row["model"],
-        prompt_version=row["prompt_version"],
-        input_hash=row["input_hash"],
-        text=row["text"],
-        cited=tuple(int(i) for i in row["cited"]),
-        dropped=int(row["dropped"]),
-        note=row["note"],
-        created_at=row["created_at"],
-    )
+    values = {f.name: row[f.name] for f in fields(Summary)}
+    return Summary(**{**values, "cited": tuple(int(i) for i in values["cited"])})
 
 
 def _sentences(text: str) -> list[str]:

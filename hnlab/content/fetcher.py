@@ -190,7 +190,7 @@ class PoliteFetcher:
             else:
                 rules = Protego.parse("User-agent: *\nDisallow: /")
         except _Stop as stop:
-            if stop.outcome in ("blocked_address",):
+            if stop.outcome == "blocked_address":
                 raise
             rules = Protego.parse("User-agent: *\nDisallow: /")
         return rules
@@ -245,7 +245,6 @@ class PoliteFetcher:
             for _ in range(self.max_redirects + 1):
                 if urlsplit(current).scheme not in ("http", "https"):
                     raise _Stop("error", f"not an http(s) URL: {current[:200]}")
-                check_host(urlsplit(current).hostname or "", self.allow)
                 rules = await self._rules(current, hops)
                 if not rules.can_fetch(current, self.user_agent):  # type: ignore[attr-defined]
                     raise _Stop("robots_disallowed", origin(current))

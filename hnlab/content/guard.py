@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -104,7 +103,7 @@ class GuardedResolver(AbstractResolver):
         await self.inner.close()
 
 
-def describe(exc: BaseException) -> Any:
+def describe(exc: BaseException) -> RefusedAddress | None:
     """The RefusedAddress inside an aiohttp error, or None."""
     seen: BaseException | None = exc
     while seen is not None:
