@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from hnlab import __version__
 from hnlab.errors import ConfigError
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
 DEFAULT_HN_API_URL = "https://hacker-news.firebaseio.com/v0"
+DEFAULT_USER_AGENT = f"hnlab/{__version__} (+https://github.com/hnlab/hnlab)"
+"""Names hnlab, its version and a contact URL; set HNLAB_CONTENT_USER_AGENT to yours."""
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 """The checkout's notebooks: ``collect.ipynb`` and the analysis notebooks."""
 MAX_POSTS_LIMIT = 500
@@ -219,6 +222,35 @@ def mask_notify_url(url: str) -> str:
     return f"{scheme}://***"
 
 
+def _allow_list(label: str, raw: Any) -> tuple[str, ...]:
+    """Host names or CIDRs the content fetcher may reach even when internal."""
+    import ipaddress
+
+    entries = raw if isinstance(raw, tuple | list) else str(raw).replace(",", " ").split()
+    out = []
+    for entry in (str(e).strip().lower() for e in entries):
+        if not entry:
+            continue
+        if "/" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{label} has a bad network {entry!r}; give hosts or CIDRs such as "
+                    "'127.0.0.1/32,localhost'"
+                ) from None
+        elif not all(
+            part and part.replace("-", "").replace("_", "").isalnum()
+            for part in entry.strip("[]").replace(":", ".").split(".")
+        ):
+            raise ConfigError(
+                f"{label} has a bad host {entry!r}; give hosts or CIDRs such as "
+                "'127.0.0.1/32,localhost'"
+            )
+        out.append(entry)
+    return tuple(out)
+
+
 DEFAULT_TRACK_DEPTH = {"top": 90, "new": 30, "best": 30, "ask": 30, "show": 30}
 
 
@@ -293,6 +325,12 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "llm_model": _text,
     "llm_api_key": _text,
     "llm_timeout": _seconds(0),
+    "content_top": _whole(0, MAX_POSTS_LIMIT),
+    "content_every": _whole(0, 60),
+    "content_host_delay": _seconds(0),
+    "content_user_agent": _text,
+    "content_max_bytes": _whole(1024),
+    "content_allow": _allow_list,
 }
 
 
@@ -364,6 +402,12 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout: float = 60.0
+    content_top: int = 30
+    content_every: int = 5
+    content_host_delay: float = 1.0
+    content_user_agent: str = DEFAULT_USER_AGENT
+    content_max_bytes: int = 5_000_000
+    content_allow: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -504,8 +548,8 @@ class Settings:
                 value = mask_url(value) if value else None
             elif f.name == "llm_api_key":
                 value = mask_secret(value)
-            elif f.name == "track_lists":
-                value = ",".join(value)
+            elif f.name in ("track_lists", "content_allow"):
+                value = ",".join(value) if value or f.name == "track_lists" else None
             elif f.name == "track_depth":
                 value = ",".join(f"{name}={depth}" for name, depth in value.items())
             out[f.name] = str(value) if isinstance(value, Path) else value

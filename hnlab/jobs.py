@@ -36,6 +36,7 @@ INCLUDE = (
     "hnlab.run.runner",  # hourly_posts_collection
     "hnlab.collect.tracker",  # minute_tracker, tracker_retention
     "hnlab.collect.items",  # item_stream
+    "hnlab.content.job",  # content_fetch
     "hnlab.analysis.report",  # report_generation
     "hnlab.run.notify",  # daily_digest
     "hnlab.run.heartbeat",  # runner_heartbeat

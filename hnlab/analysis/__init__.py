@@ -2,6 +2,7 @@
 
 ``loaders`` reads PostgreSQL and RocksDB, ``metrics`` computes from the frames,
 ``discussions`` reads and measures comment threads,
+``contents`` what the stories link to (``load_contents``, ``search``),
 ``ranking`` holds the ranking research, ``trends`` what is rising (terms,
 bursts, topics), ``summaries`` summaries that cite their sources, ``plots``
 draws (``from hnlab import plots``).
@@ -16,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hnlab.analysis.contents import load_contents, search
     from hnlab.analysis.discussions import (
         discussion_stats,
         load_comments,
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
     from hnlab.analysis.trends import bursts, term_trends, topics
 
 _HOMES = {
+    "load_contents": "contents",
+    "search": "contents",
     "discussion_stats": "discussions",
     "load_comments": "discussions",
     "load_items": "discussions",
@@ -109,6 +113,7 @@ __all__ = [
     "front_page_lifetimes",
     "latest_observation",
     "load_comments",
+    "load_contents",
     "load_items",
     "load_metadata",
     "load_posts",
@@ -123,6 +128,7 @@ __all__ = [
     "run_health",
     "run_summary",
     "score_velocity",
+    "search",
     "story_path",
     "summarize",
     "term_trends",

@@ -3,6 +3,7 @@
 from hnlab.cli import (  # noqa: F401
     cache,
     collect,
+    content,
     db,
     items,
     notify,

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -35,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from hnlab import __version__
+from hnlab.config import DEFAULT_USER_AGENT
 from hnlab.content.guard import Allow, GuardedResolver, RefusedAddress, check_host, describe
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ OUTCOMES = (
     "error",
 )
 SUPPORTED_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/pdf")
-DEFAULT_USER_AGENT = f"hnlab/{__version__} (+https://github.com/hnlab/hnlab)"
 ROBOTS_TTL_S = 24 * 3600.0
 ROBOTS_MAX_BYTES = 512 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -60,12 +60,19 @@ REDIRECTS = (301, 302, 303, 307, 308)
 
 @dataclass
 class Hop:
-    """One request made: its URL, when it started and ended (monotonic), its status."""
+    """One request made: its URL, when it started and ended (monotonic), its status,
+    and for the archive the request's headers and the response as it came on the wire
+    (``raw``: the body still content-encoded; None when none was read whole)."""
 
     url: str
     started: float
     ended: float = 0.0
     status: int | None = None
+    reason: str = ""
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    raw: bytes | None = None
+    at: float = 0.0  # wall-clock time of the request, for WARC-Date
 
 
 @dataclass
@@ -135,6 +142,7 @@ class PoliteFetcher:
             connector=aiohttp.TCPConnector(resolver=GuardedResolver(self.allow), limit=0),
             timeout=self._timeout,
             headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+            auto_decompress=False,  # the archive keeps the bytes as served; _Decoder caps
         )
         return self
 
@@ -207,23 +215,31 @@ class PoliteFetcher:
         assert self._session is not None
         check_host(urlsplit(url).hostname or "", self.allow)
         async with self._turn(url, delay):
-            hop = Hop(url, time.monotonic())
+            hop = Hop(url, time.monotonic(), at=time.time())
             hops.append(hop)
             try:
                 async with self._session.get(url, allow_redirects=False) as response:
                     hop.status = response.status
+                    hop.reason = response.reason or ""
+                    hop.request_headers = list(response.request_info.headers.items())
+                    hop.response_headers = [
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
+                    ]
                     kind = response.content_type if response.status == 200 else None
                     if accept_types and response.status == 200 and kind not in SUPPORTED_TYPES:
                         raise _Stop("unsupported_type", kind or "none")
                     length = response.content_length
                     if length is not None and length > self.max_bytes:
                         raise _Stop("too_large", f"Content-Length {length}")
-                    body = bytearray()
+                    decoder = _Decoder(response.headers.get("Content-Encoding"), self.max_bytes)
+                    raw = bytearray()
                     async for chunk in response.content.iter_chunked(64 * 1024):
-                        body += chunk
-                        if len(body) > self.max_bytes:
+                        raw += chunk
+                        if len(raw) > self.max_bytes:
                             raise _Stop("too_large", f"over {self.max_bytes} bytes")
-                    return response.status, response.headers, bytes(body), kind
+                        decoder.feed(chunk)
+                    hop.raw = bytes(raw)
+                    return response.status, response.headers, decoder.body(), kind
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 raise _Stop("timeout", "no answer in time") from None
             except aiohttp.ClientError as exc:
@@ -277,6 +293,46 @@ class PoliteFetcher:
         except _Stop as stop:
             last = hops[-1].status if hops else None
             return Fetched(url, stop.outcome, stop.detail, last, current, hops=hops)
+
+
+class _Decoder:
+    """Undo gzip or deflate as the body streams in, stopping past ``limit`` bytes out,
+    so a small bomb never grows in memory beyond the limit."""
+
+    def __init__(self, encoding: str | None, limit: int) -> None:
+        self.encoding = (encoding or "identity").strip().lower()
+        if self.encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            raise _Stop("error", f"unsupported Content-Encoding {self.encoding[:40]!r}")
+        self.limit = limit
+        self.out = bytearray()
+        # 47: gzip or zlib by their header; deflate may also come raw (checked on first bytes)
+        self._inflate = zlib.decompressobj(47) if self.encoding != "identity" else None
+        self._started = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._inflate is None:
+            self.out += chunk
+        else:
+            raw_deflate = self.encoding == "deflate" and chunk and (chunk[0] & 0x0F) != 8
+            if not self._started and raw_deflate:  # no zlib header: a raw deflate stream
+                self._inflate = zlib.decompressobj(-15)
+            self._started = True
+            try:
+                self.out += self._inflate.decompress(chunk, self.limit - len(self.out) + 1)
+            except zlib.error as exc:
+                raise _Stop("error", f"bad {self.encoding} body: {exc}") from None
+        if len(self.out) > self.limit:
+            raise _Stop("too_large", f"over {self.limit} bytes decompressed")
+
+    def body(self) -> bytes:
+        if self._inflate is not None:
+            try:
+                self.out += self._inflate.flush()
+            except zlib.error as exc:
+                raise _Stop("error", f"bad {self.encoding} body: {exc}") from None
+            if len(self.out) > self.limit:
+                raise _Stop("too_large", f"over {self.limit} bytes decompressed")
+        return bytes(self.out)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -131,6 +131,17 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.contents = Counter(
+            "hnlab_content_fetches",
+            "Story links the content job fetched, by outcome (ok, not_article, http_error, ...)",
+            ["outcome"],
+            registry=r,
+        )
+        self.content_loop_lag = Gauge(
+            "hnlab_content_loop_lag_seconds",
+            "The event loop's worst delay during the last content pass",
+            registry=r,
+        )
         self.tracker_last_success_at: datetime | None = None
         info = Info("hnlab_runner", "The runner: hnlab version, mode and host", registry=r)
         info.info({"version": __version__, "mode": mode, "host": host or socket.gethostname()})
@@ -180,6 +191,12 @@ class Metrics:
         """Count one item sync pass's items."""
         for outcome, n in (("stored", stored), ("missing", missing), ("error", errors)):
             self.items.labels(outcome).inc(n)
+
+    def observe_content(self, outcomes: Mapping[str, int], loop_lag_s: float) -> None:
+        """Count one content pass's fetches and record the loop's worst lag."""
+        for outcome, n in outcomes.items():
+            self.contents.labels(outcome).inc(n)
+        self.content_loop_lag.set(loop_lag_s)
 
     def skipped(self) -> None:
         """A slot another runner had already claimed."""

@@ -345,6 +345,8 @@ async def erase(conn: AsyncConnection, ids: Sequence[int], at: datetime) -> None
         ),
         {"ids": list(ids)},
     )
+    # a deleted story's link is no longer HN's to show; its extracted text goes too
+    await conn.execute(sa.text("DELETE FROM contents WHERE hn_id = ANY(:ids)"), {"ids": list(ids)})
     # a summary of a deleted story, or one that cites a deleted comment, quotes it
     await conn.execute(
         sa.text(

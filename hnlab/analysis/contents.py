@@ -1,0 +1,145 @@
+"""What the stories link to: ``load_contents`` (the ``contents`` table as a DataFrame)
+and ``search`` (full-text search over the articles, ranked by PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from hnlab.analysis.loaders import _read, _typed
+
+CONTENT_COLUMNS = [
+    "hn_id",
+    "title",
+    "url",
+    "final_url",
+    "domain",
+    "outcome",
+    "detail",
+    "http_status",
+    "content_type",
+    "fetched_at",
+    "attempts",
+    "language",
+    "author",
+    "published",
+    "word_count",
+    "reading_minutes",
+    "extractor_version",
+    "story_title",
+    "score",
+    "comments",
+]
+CONTENT_TYPES = {
+    "hn_id": "int64",
+    "http_status": "Int64",
+    "attempts": "int64",
+    "word_count": "Int64",
+    "score": "Int64",
+    "comments": "Int64",
+    "outcome": "category",
+    "language": "string",
+    "domain": "string",
+}
+READING_WPM = 238
+"""Words a minute an adult reads non-fiction silently (Brysbaert, 2019)."""
+
+_CONTENTS_SQL = """
+SELECT c.hn_id, c.title, c.url, c.final_url,
+       lower(substring(c.url from '^[a-z]+://(?:www\\.)?([^/:?#]+)')) AS domain,
+       c.outcome, c.detail, c.http_status, c.content_type, c.fetched_at, c.attempts,
+       c.language, c.author, c.published, c.word_count, c.extractor_version,
+       i.title AS story_title, i.score, i.descendants AS comments{text}
+  FROM contents c LEFT JOIN items i ON i.id = c.hn_id
+ WHERE (CAST(:ids AS integer[]) IS NULL OR c.hn_id = ANY(CAST(:ids AS integer[])))
+   AND (CAST(:since AS timestamptz) IS NULL OR c.fetched_at >= CAST(:since AS timestamptz))
+   AND (CAST(:until AS timestamptz) IS NULL OR c.fetched_at < CAST(:until AS timestamptz))
+ ORDER BY c.hn_id
+"""
+
+_SEARCH_SQL = """
+SELECT c.hn_id, coalesce(i.title, c.title) AS title, c.url,
+       ts_rank_cd(c.search, q) AS rank,
+       ts_headline('english', coalesce(c.text, ''), q,
+                   'MaxWords=30, MinWords=12, MaxFragments=2, StartSel=«, StopSel=»') AS snippet,
+       c.fetched_at, i.time AS submitted_at, i.score, i.descendants AS comments
+  FROM contents c
+  CROSS JOIN websearch_to_tsquery('english', :query) AS q
+  LEFT JOIN items i ON i.id = c.hn_id
+  CROSS JOIN LATERAL (SELECT coalesce(i.time, c.fetched_at) AS at) w
+ WHERE c.search @@ q
+   AND (CAST(:since AS timestamptz) IS NULL OR w.at >= CAST(:since AS timestamptz))
+   AND (CAST(:until AS timestamptz) IS NULL OR w.at < CAST(:until AS timestamptz))
+ ORDER BY rank DESC, c.hn_id DESC
+ LIMIT :limit
+"""
+
+
+def load_contents(
+    ids: Iterable[int] | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    *,
+    text: bool = False,
+    engine: sa.Engine | str | None = None,
+) -> pd.DataFrame:
+    """One row per story whose link was fetched (``fetched_at`` in [since, until)).
+
+    Columns: ``hn_id``, ``title`` (the page's), ``url``, ``final_url``, ``domain``,
+    ``outcome`` (category), ``detail``, ``http_status``, ``content_type``, ``fetched_at``
+    (UTC), ``attempts``, ``language``, ``author``, ``published``, ``word_count``,
+    ``reading_minutes`` (at 238 words a minute), ``extractor_version``, and the story's
+    ``story_title``, ``score`` and ``comments``; with ``text=True`` also ``text`` and
+    ``markdown`` (plain strings: render them as text, never as HTML).
+    """
+    sql = _CONTENTS_SQL.format(text=", c.text, c.markdown" if text else "")
+    params = {
+        "ids": None if ids is None else [int(i) for i in ids],
+        "since": _when(since),
+        "until": _when(until),
+    }
+    df = _read(engine, sa.text(sql).bindparams(**params))
+    df["reading_minutes"] = (df["word_count"].astype("float64") / READING_WPM).round(1)
+    df = _typed(df, CONTENT_TYPES, ("fetched_at",))
+    return df[CONTENT_COLUMNS + (["text", "markdown"] if text else [])]
+
+
+def search(
+    query: str,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    *,
+    limit: int = 20,
+    engine: sa.Engine | str | None = None,
+) -> pd.DataFrame:
+    """Stories whose article (title weighted above body) matches ``query`` (web-search
+    syntax: words, ``"a phrase"``, ``or``, ``-word``), best first by ``ts_rank_cd``,
+    submitted in [since, until). ``snippet`` marks the matches with « ».
+
+    Columns: ``hn_id``, ``title``, ``url``, ``rank``, ``snippet``, ``fetched_at``,
+    ``submitted_at``, ``score``, ``comments``.
+    """
+    if not query.strip():
+        from hnlab.errors import HnlabError
+
+        raise HnlabError("the search query is empty; give words or a quoted phrase")
+    params = {"query": query, "since": _when(since), "until": _when(until), "limit": limit}
+    df = _read(engine, sa.text(_SEARCH_SQL).bindparams(**params))
+    return _typed(
+        df,
+        {"hn_id": "int64", "rank": "float64", "score": "Int64", "comments": "Int64"},
+        ("fetched_at", "submitted_at"),
+    )
+
+
+def _when(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.to_pydatetime()

@@ -1,0 +1,280 @@
+"""Article extraction: ``extract(body, url=None, content_type=None) -> Extracted``.
+
+* **HTML** goes through trafilatura once (``bare_extraction``); its tree gives both the
+  Markdown (headings, lists, links, code blocks and tables) and the plain text (links
+  as their words). Comment sections are left out: on HN the discussion is the thread,
+  and a page's own comments are not the article.
+* **PDF** goes through pypdf (text of each page, title, author and creation date).
+* **text/plain** is kept as it is.
+* **Charsets:** the declared one (HTTP header, byte-order mark, ``<meta>``) when it
+  decodes; otherwise UTF-8 when it decodes strictly; otherwise charset-normalizer's
+  guess. ``iso-8859-1`` and ``us-ascii`` are read as windows-1252, as browsers do.
+* ``not_article`` names why a page is no article even though it was fetched: a
+  ``paywall``, a ``login`` wall, a ``bot_block`` or an ``empty`` extraction.
+
+Pure and synchronous: the content job runs it in a process pool.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from unicodedata import normalize
+
+EMPTY_WORDS = 40  # fewer words than this is an empty extraction
+STUB_WORDS = 250  # a wall counts only on a page with fewer words than this
+PDF_MAX_PAGES = 300
+
+_WORD = re.compile(r"\w+")
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.I)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_AS_BROWSERS_DO = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252"}
+
+# Walls. Their wording is looked for in the extracted text and the title, never in the
+# markup (real articles carry captcha scripts and subscription widgets); the markers
+# that only walls carry are looked for in the markup. Either counts only on a short page.
+_WALLS = (
+    (
+        "bot_block",
+        re.compile(
+            r"just a moment\.\.\.|checking your browser|attention required|"
+            r"are you a (?:robot|human)|verify (?:that )?you are (?:a )?human|"
+            r"access (?:to this page has been )?denied|unusual traffic from your|"
+            r"enable javascript and cookies to continue",
+            re.I,
+        ),
+        re.compile(r"cf-browser-verification|cf-chl-|challenge-platform|px-captcha", re.I),
+    ),
+    (
+        "paywall",
+        re.compile(
+            r"subscribe (?:now )?to (?:continue|read|keep)|"
+            r"(?:to )?(?:continue|keep) reading,? (?:subscribe|sign up|become a|start)|"
+            r"(?:for|available to|only available to|exclusive to) (?:paid )?subscribers|"
+            r"already a subscriber|subscribers only",
+            re.I,
+        ),
+        re.compile(r'"isAccessibleForFree"\s*:\s*"?false', re.I),
+    ),
+    (
+        "login",
+        re.compile(
+            r"(?:sign|log) ?in to (?:continue|read|view|see)|you must be logged in|"
+            r"(?:create|register for) (?:a free|an) account to (?:continue|read)",
+            re.I,
+        ),
+        None,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What a page says: Markdown and plain text, its metadata, and a verdict."""
+
+    markdown: str
+    text: str
+    title: str | None
+    author: str | None
+    published: date | None
+    language: str | None
+    kind: str  # html, pdf or text
+    not_article: str | None  # paywall, login, bot_block, empty; None for an article
+
+    @property
+    def word_count(self) -> int:
+        return len(_WORD.findall(self.text))
+
+
+def extractor_version() -> str:
+    """The name and version recorded on each extracted row."""
+    from importlib.metadata import version
+
+    return f"hnlab-extract/2 trafilatura {version('trafilatura')} pypdf {version('pypdf')}"
+
+
+def kind_of(body: bytes | str, content_type: str | None = None) -> str:
+    """``html``, ``pdf`` or ``text``: from the content type, else sniffed."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime == "application/pdf":
+        return "pdf"
+    if mime == "text/plain":
+        return "text"
+    if mime in ("text/html", "application/xhtml+xml"):
+        return "html"
+    head = body[:1024] if isinstance(body, bytes) else body[:1024].encode("utf-8", "replace")
+    if head.lstrip().startswith(b"%PDF-"):
+        return "pdf"
+    if re.search(rb"<(?:!doctype html|html|head|body|p|div|article)\b", head, re.I):
+        return "html"
+    return "text"
+
+
+def decode(body: bytes, content_type: str | None = None, *, sniff_meta: bool = True) -> str:
+    """Bytes to text, charset by charset: declared, BOM, ``<meta>``, UTF-8, guessed."""
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return body.decode(encoding, "replace")
+    declared: list[str] = []
+    if content_type and (found := _HEADER_CHARSET.search(content_type)):
+        declared.append(found.group(1))
+    if sniff_meta and (meta := _META_CHARSET.search(body[:4096])):
+        declared.append(meta.group(1).decode("ascii", "replace"))
+    for label in declared:
+        try:
+            name = codecs.lookup(label).name
+        except LookupError:
+            continue
+        name = _AS_BROWSERS_DO.get(name, name)
+        try:
+            return body.decode(name)
+        except UnicodeDecodeError:
+            continue  # declared wrongly: fall through to UTF-8 and the guess
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000]).best()
+    encoding = best.encoding if best is not None else "cp1252"
+    return body.decode(_AS_BROWSERS_DO.get(encoding, encoding), "replace")
+
+
+def extract(
+    body: bytes | str, url: str | None = None, content_type: str | None = None
+) -> Extracted:
+    """Extract the article from a page's body (bytes or text)."""
+    kind = kind_of(body, content_type)
+    if kind == "pdf":
+        return _pdf(body if isinstance(body, bytes) else body.encode("latin-1", "replace"))
+    text = body if isinstance(body, str) else decode(body, content_type, sniff_meta=kind == "html")
+    if kind == "text":
+        text = text.replace("\r\n", "\n").strip()
+        return _verdict(text, text, None, None, None, kind, text)
+    return _html(text, url)
+
+
+def _html(html: str, url: str | None) -> Extracted:
+    from trafilatura import bare_extraction
+    from trafilatura.utils import load_html
+    from trafilatura.xml import xmltotxt
+
+    tree = load_html(html)
+    if tree is None:
+        return _verdict("", "", None, None, None, "html", html)
+    # Formatting and links change what trafilatura keeps (link-dense and emphasised
+    # parts can go), so the text and the metadata come from a plain pass, and the
+    # Markdown from a second, faster pass with both (no fallback extractors), used only
+    # when it kept as many words; else the plain pass's tree rendered as Markdown.
+    document: Any = bare_extraction(
+        deepcopy(tree), url=url, include_comments=False, include_tables=True, with_metadata=True
+    )
+    if document is None or getattr(document, "body", None) is None:
+        return _verdict("", "", None, None, None, "html", html)
+    title = (document.title or "").strip() or None
+    text = normalize("NFC", xmltotxt(document.body, include_formatting=False)).strip()
+    markdown = xmltotxt(document.body, include_formatting=True).strip()
+    linked: Any = bare_extraction(
+        tree,
+        url=url,
+        include_comments=False,
+        include_tables=True,
+        include_formatting=True,
+        include_links=True,
+        fast=True,
+    )
+    if linked is not None and getattr(linked, "body", None) is not None:
+        rich = xmltotxt(linked.body, include_formatting=True).strip()
+        if len(_WORD.findall(rich)) >= len(_WORD.findall(text)):
+            markdown = rich
+    if title and not markdown.startswith("#"):
+        markdown = f"# {title}\n\n{markdown}"
+    return _verdict(
+        markdown,
+        text,
+        title,
+        document.author or None,
+        _date(document.date),
+        "html",
+        html,
+    )
+
+
+def _pdf(body: bytes) -> Extracted:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(body))
+        pages = [page.extract_text() or "" for page in reader.pages[:PDF_MAX_PAGES]]
+        meta = reader.metadata
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError):
+        return _verdict("", "", None, None, None, "pdf", "")
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    title = (meta.title or None) if meta else None
+    author = (meta.author or None) if meta else None
+    created = meta.creation_date if meta else None
+    published = created.date() if isinstance(created, datetime) else None
+    return _verdict(text, text, _clean(title), _clean(author), published, "pdf", "")
+
+
+def _clean(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _verdict(
+    markdown: str,
+    text: str,
+    title: str | None,
+    author: str | None,
+    published: date | None,
+    kind: str,
+    page: str,
+) -> Extracted:
+    words = len(_WORD.findall(text))
+    reason: str | None = None
+    if words < STUB_WORDS and kind == "html":
+        said = f"{title or ''}\n{text}"
+        markup = page[:200_000]
+        reason = next(
+            (
+                name
+                for name, wording, marker in _WALLS
+                if wording.search(said) or (marker is not None and marker.search(markup))
+            ),
+            None,
+        )
+    if reason is None and words < EMPTY_WORDS:
+        reason = "empty"
+    return Extracted(markdown, text, title, author, published, _language(text), kind, reason)
+
+
+def _language(text: str) -> str | None:
+    """ISO 639-1 code of the text's language (py3langid's bundled model), or None."""
+    if len(text) < 20:
+        return None
+    import py3langid
+
+    code, _ = py3langid.classify(text[:3000])
+    return str(code)
