@@ -224,10 +224,10 @@ def search(
     if found.empty:
         click.echo(f"no article matches {query!r}")
         return
-    for row in found.itertuples():
-        click.echo(f"{row.hn_id}  {terminal_safe(str(row.title))}  ({row.rank:.3f})")
-        click.echo(f"    {terminal_safe(str(row.url))}")
-        snippet = " ".join(terminal_safe(str(row.snippet)).split())
+    for hit in found.to_dict("records"):
+        click.echo(f"{hit['hn_id']}  {terminal_safe(str(hit['title']))}  ({hit['rank']:.3f})")
+        click.echo(f"    {terminal_safe(str(hit['url']))}")
+        snippet = " ".join(terminal_safe(str(hit["snippet"])).split())
         for line in textwrap.wrap(snippet, 96):
             click.echo(f"    {line}")
 
