@@ -50,7 +50,8 @@ READING_WPM = 238
 
 _CONTENTS_SQL = """
 SELECT c.hn_id, c.title, c.url, c.final_url,
-       lower(substring(c.url from '^[a-z]+://(?:www\\.)?([^/:?#]+)')) AS domain,
+       regexp_replace(split_part(lower(substring(c.url from '^[a-z]+://([^/?#]+)')), chr(58), 1),
+                      '^www[.]', '') AS domain,
        c.outcome, c.detail, c.http_status, c.content_type, c.fetched_at, c.attempts,
        c.language, c.author, c.published, c.word_count, c.extractor_version,
        i.title AS story_title, i.score, i.descendants AS comments{text}

@@ -21,7 +21,7 @@ import asyncio
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -137,7 +137,11 @@ class ContentJob:
         *,
         clock: Clock = utc_now,
         pool: ProcessPoolExecutor | None = None,
+        rewrite: Callable[[str], str] | None = None,
     ) -> None:
+        """``rewrite`` maps a story's URL to the one fetched (the simulator's web on
+        loopback); the row keeps the story's URL."""
+        self.rewrite = rewrite
         self.settings = settings
         self.repository = ContentRepository(engine)
         self.clock = clock
@@ -207,7 +211,8 @@ class ContentJob:
         url: str,
         stats: ContentStats,
     ) -> None:
-        fetched = await fetcher.fetch(url)
+        fetched = await fetcher.fetch(self.rewrite(url) if self.rewrite else url)
+        fetched.url = url
         stats.fetched += 1
         where = await asyncio.to_thread(archive.write, fetched.hops) if fetched.hops else None
         if where is not None:

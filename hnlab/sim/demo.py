@@ -12,12 +12,13 @@ result looks like days of ``hnlab run``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hnlab.collect.items import SYNC_CHUNK
 from hnlab.config import Settings
-from hnlab.run.factory import open_parts
+from hnlab.run.factory import Parts, open_parts
 from hnlab.sim.server import SimulatedHN
 
 ITEMS_EVERY = 10  # simulated minutes between item-stream passes
@@ -35,6 +36,8 @@ class DemoResult:
     ticks: int = 0
     observations: int = 0
     items: int = 0
+    content: dict[str, int] = field(default_factory=dict)
+    web_score: dict[str, Any] | None = None
 
 
 def default_start(hours: int, now: datetime | None = None) -> datetime:
@@ -51,11 +54,14 @@ async def run_demo(
     start: datetime | None = None,
     progress: bool = True,
     sim: SimulatedHN | None = None,
+    web: bool = False,
 ) -> DemoResult:
     """One collection per simulated hour and a tick every ``settings.track_every``
     simulated minutes (none when it is 0), from ``start`` to the last hour's collection.
 
     ``sim`` is the world to use (default: a new one, seed ``seed``, at ``start``).
+    With ``web``, the content job then fetches the stories' links from the simulator's
+    web (``hnlab.sim.web``) and the result carries its extraction scores.
     """
     from tqdm import tqdm
 
@@ -94,5 +100,37 @@ async def run_demo(
                 stats = await parts.collector.run_collection()
                 result.runs += 1
                 result.posts_saved += int(stats["posts_saved"])
+        if web:
+            await _fetch_web(settings, parts, sim, seed, result)
     result.end = sim.now
     return result
+
+
+async def _fetch_web(
+    settings: Settings, parts: Parts, sim: SimulatedHN, seed: int, result: DemoResult
+) -> None:
+    """Content passes over the simulated web until nothing is due; then score them."""
+    import asyncio
+
+    from hnlab import analysis
+    from hnlab.content.evaluate import score_web
+    from hnlab.content.job import ContentJob
+    from hnlab.sim.web import SimulatedWeb
+
+    web_settings = settings.with_values(
+        content_allow=",".join((*settings.content_allow, "127.0.0.1/32")),
+        read_timeout=min(settings.read_timeout, 2.0),
+        content_host_delay=min(settings.content_host_delay, 0.2),
+    )
+    with SimulatedWeb(seed=seed) as site:
+        job = ContentJob(web_settings, parts.engine, clock=sim.clock, rewrite=site.rewrite)
+        for _ in range(5):
+            stats = await job.run()
+            for outcome, n in stats.outcomes.items():
+                result.content[outcome] = result.content.get(outcome, 0) + n
+            if stats.due == 0:
+                break
+        contents = await asyncio.to_thread(
+            analysis.load_contents, text=True, engine=parts.database.url
+        )
+        result.web_score = score_web(contents, site).as_dict()
