@@ -162,7 +162,10 @@ def test_outcomes_bomb_retry_after_types_and_loops() -> None:
         return out
 
     found = asyncio.run(with_site(go))
-    assert (found["bomb"].outcome, found["bomb"].detail) == ("too_large", "over 1000000 bytes decompressed")
+    assert (found["bomb"].outcome, found["bomb"].detail) == (
+        "too_large",
+        "over 1000000 bytes decompressed",
+    )
     busy = found["/busy"]
     assert (busy.outcome, busy.detail, busy.retry_after) == ("http_error", "429", 7.0)
     assert (found["/gone"].outcome, found["/gone"].detail) == ("http_error", "404")

@@ -29,6 +29,7 @@ EXPECTED = {
     "minute_tracker",
     "tracker_retention",
     "item_stream",
+    "content_fetch",
     "report_generation",
     "daily_digest",
     "runner_heartbeat",

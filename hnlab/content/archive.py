@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ class Archive:
         self._file: BinaryIO | None = None
         self._name: str | None = None
         self._writer: Any = None
+        self._lock = threading.Lock()  # writes come from worker threads
 
     def __enter__(self) -> Archive:
         return self
@@ -94,7 +96,12 @@ class Archive:
 
     def write(self, hops: list[Hop]) -> tuple[str, int] | None:
         """Write a request and a response record for each hop that has a whole
-        response; return the file and offset of the last response, or None."""
+        response; return the file and offset of the last response, or None.
+        Thread-safe: one fetch's records are written together."""
+        with self._lock:
+            return self._write(hops)
+
+    def _write(self, hops: list[Hop]) -> tuple[str, int] | None:
         from warcio.statusandheaders import StatusAndHeaders
 
         last: tuple[str, int] | None = None
@@ -110,6 +117,7 @@ class Archive:
                 hop.url,
                 "request",
                 payload=io.BytesIO(b""),
+                length=0,
                 http_headers=StatusAndHeaders(
                     f"GET {target} HTTP/1.1",
                     [("Host", parts.netloc), *hop.request_headers],
@@ -136,6 +144,8 @@ class Archive:
             offset = handle.tell()
             writer.write_record(response)
             handle.flush()
+            for record in (request, response):
+                record.raw_stream.close()  # a buffer warcio may have spooled
             last = (self._name or "", offset)
         return last
 

@@ -119,7 +119,10 @@ class PoliteFetcher:
         connect_timeout: float = 5.0,
         read_timeout: float = 20.0,
         allow: Allow | None = None,
+        robots: dict[str, tuple[float, object]] | None = None,
     ) -> None:
+        """``robots`` is a cache of parsed robots.txt to share between fetchers (a job
+        keeps one across its passes, so a host's robots.txt is read once a day)."""
         self.user_agent = user_agent
         self.host_delay = host_delay
         self.max_bytes = max_bytes
@@ -133,7 +136,7 @@ class PoliteFetcher:
         self._session: aiohttp.ClientSession | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._last: dict[str, float] = {}
-        self._robots: dict[str, tuple[float, object]] = {}
+        self._robots: dict[str, tuple[float, object]] = {} if robots is None else robots
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> PoliteFetcher:

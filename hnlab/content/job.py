@@ -142,6 +142,7 @@ class ContentJob:
         """``rewrite`` maps a story's URL to the one fetched (the simulator's web on
         loopback); the row keeps the story's URL."""
         self.rewrite = rewrite
+        self._robots: dict[str, tuple[float, object]] = {}  # shared by this job's passes
         self.settings = settings
         self.repository = ContentRepository(engine)
         self.clock = clock
@@ -157,6 +158,7 @@ class ContentJob:
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
             allow=Allow(s.content_allow),
+            robots=self._robots,
         )
 
     async def run(self, hn_ids: Sequence[int] | None = None) -> ContentStats:

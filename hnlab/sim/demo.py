@@ -20,6 +20,7 @@ from hnlab.collect.items import SYNC_CHUNK
 from hnlab.config import Settings
 from hnlab.run.factory import Parts, open_parts
 from hnlab.sim.server import SimulatedHN
+from hnlab.sim.web import SimulatedWeb
 
 ITEMS_EVERY = 10  # simulated minutes between item-stream passes
 ITEMS_LEAD_HOURS = 3  # the stream starts this long before the demo
@@ -38,6 +39,7 @@ class DemoResult:
     items: int = 0
     content: dict[str, int] = field(default_factory=dict)
     web_score: dict[str, Any] | None = None
+    loop_lag_ms: float = 0.0
 
 
 def default_start(hours: int, now: datetime | None = None) -> datetime:
@@ -54,7 +56,7 @@ async def run_demo(
     start: datetime | None = None,
     progress: bool = True,
     sim: SimulatedHN | None = None,
-    web: bool = False,
+    web: bool | SimulatedWeb = False,
 ) -> DemoResult:
     """One collection per simulated hour and a tick every ``settings.track_every``
     simulated minutes (none when it is 0), from ``start`` to the last hour's collection.
@@ -100,14 +102,17 @@ async def run_demo(
                 stats = await parts.collector.run_collection()
                 result.runs += 1
                 result.posts_saved += int(stats["posts_saved"])
-        if web:
-            await _fetch_web(settings, parts, sim, seed, result)
+        if isinstance(web, SimulatedWeb):
+            await _fetch_web(settings, parts, sim, web, result)
+        elif web:
+            with SimulatedWeb(seed=seed) as site:
+                await _fetch_web(settings, parts, sim, site, result)
     result.end = sim.now
     return result
 
 
 async def _fetch_web(
-    settings: Settings, parts: Parts, sim: SimulatedHN, seed: int, result: DemoResult
+    settings: Settings, parts: Parts, sim: SimulatedHN, site: SimulatedWeb, result: DemoResult
 ) -> None:
     """Content passes over the simulated web until nothing is due; then score them."""
     import asyncio
@@ -115,22 +120,19 @@ async def _fetch_web(
     from hnlab import analysis
     from hnlab.content.evaluate import score_web
     from hnlab.content.job import ContentJob
-    from hnlab.sim.web import SimulatedWeb
 
     web_settings = settings.with_values(
         content_allow=",".join((*settings.content_allow, "127.0.0.1/32")),
         read_timeout=min(settings.read_timeout, 2.0),
         content_host_delay=min(settings.content_host_delay, 0.2),
     )
-    with SimulatedWeb(seed=seed) as site:
-        job = ContentJob(web_settings, parts.engine, clock=sim.clock, rewrite=site.rewrite)
-        for _ in range(5):
-            stats = await job.run()
-            for outcome, n in stats.outcomes.items():
-                result.content[outcome] = result.content.get(outcome, 0) + n
-            if stats.due == 0:
-                break
-        contents = await asyncio.to_thread(
-            analysis.load_contents, text=True, engine=parts.database.url
-        )
-        result.web_score = score_web(contents, site).as_dict()
+    job = ContentJob(web_settings, parts.engine, clock=sim.clock, rewrite=site.rewrite)
+    for _ in range(5):
+        stats = await job.run()
+        for outcome, n in stats.outcomes.items():
+            result.content[outcome] = result.content.get(outcome, 0) + n
+        result.loop_lag_ms = max(result.loop_lag_ms, stats.loop_lag_ms)
+        if stats.due == 0:
+            break
+    contents = await asyncio.to_thread(analysis.load_contents, text=True, engine=parts.database.url)
+    result.web_score = score_web(contents, site).as_dict()

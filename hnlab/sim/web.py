@@ -18,11 +18,11 @@ www.bbc.co.uk     a redirect to the article's canonical path
 news.ycombinator  robots.txt disallows everything
 medium.com        403 for half, a bot-block challenge for the other half
 en.wikipedia.org  long articles with tables; 10 % 404
-www.theverge.com  a slow host (0.15 s an answer); 5 % never answer in time
+www.theverge.com  a slow host (0.15 s an answer); 15 % never answer in time
 substack.com      429 with ``Retry-After: 120`` for 30 %; 10 % a login wall
 ================  ============================================================
 
-and on any site a few stories hit a planted fault: a page over 6 MB, a gzip bomb,
+and on any site 2 % of stories each hit a planted fault: a page over 6 MB, a gzip bomb,
 a redirect loop, ``application/zip``, or a redirect to 169.254.169.254.
 
 ``truth()`` (``GET /_sim/web/truth`` on any site) gives each story's expected
@@ -288,15 +288,17 @@ class SimulatedWeb:
         rng = _rng(self.seed, site, path)
         fault = rng.random()
         page: Page
-        if fault < 0.015:
+        if site == "news.ycombinator.com" or path.startswith("/private/"):
+            page = Page("robots_disallowed")  # robots.txt is read before anything else
+        elif fault < 0.02:
             page = Page("too_large")
-        elif fault < 0.03:
+        elif fault < 0.04:
             page = Page("too_large", detail="bomb")
-        elif fault < 0.045:
-            page = Page("error", detail="loop")
         elif fault < 0.06:
+            page = Page("error", detail="loop")
+        elif fault < 0.08:
             page = Page("unsupported_type", detail="application/zip")
-        elif fault < 0.07:
+        elif fault < 0.10:
             page = Page("blocked_address", detail="metadata")
         else:
             page = self._article(site, path, rng)
@@ -305,8 +307,6 @@ class SimulatedWeb:
 
     def _article(self, site: str, path: str, rng: random.Random) -> Page:
         roll = rng.random()
-        if site == "news.ycombinator.com":
-            return Page("robots_disallowed")
         if site == "www.nytimes.com" and roll < 0.4:
             return Page("not_article", title=self._title(rng, _EN), detail="paywall")
         if site == "medium.com":
@@ -315,7 +315,7 @@ class SimulatedWeb:
             return Page("not_article", detail="bot_block")
         if site == "en.wikipedia.org" and roll < 0.1:
             return Page("http_error", detail="404")
-        if site == "www.theverge.com" and roll < 0.05:
+        if site == "www.theverge.com" and roll < 0.15:
             return Page("timeout")
         if site == "substack.com":
             if roll < 0.3:
@@ -473,7 +473,7 @@ class SimulatedWeb:
             return (
                 200,
                 {**html_type, "Content-Encoding": "gzip"},
-                gzip.compress(markup.encode()),
+                gzip.compress(markup.encode(), mtime=0),
                 delay,
             )
         return 200, html_type, markup.encode(), delay
@@ -558,7 +558,7 @@ _BOMB: list[bytes] = []
 def _bomb() -> bytes:
     """24 MB of spaces, gzipped to about 23 KB (made once)."""
     if not _BOMB:
-        _BOMB.append(gzip.compress(b" " * 24_000_000, 9))
+        _BOMB.append(gzip.compress(b" " * 24_000_000, 9, mtime=0))
     return _BOMB[0]
 
 
