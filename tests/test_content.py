@@ -144,6 +144,11 @@ def test_every_outcome_politely_with_archive_retry_and_search(
             record = next(iter(ArchiveIterator(stream)))
             assert record.rec_type == "response"
             assert record.raw_stream.read() == body  # not decoded: as it came
+            stream.seek(0)
+            asked = [r for r in ArchiveIterator(stream) if r.rec_type == "request"]
+            lines = asked[-1].http_headers.headers
+            assert [k.lower() for k, _ in lines].count("host") == 1
+            assert ("User-Agent", settings.content_user_agent) in lines
         assert read(data / file, offset).status == 200
 
     # re-extraction from the archive with the web stopped gives the same text

@@ -10,7 +10,7 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from hnlab.analysis.loaders import _read, _typed
+from hnlab.analysis.loaders import _read, _typed, _window
 
 CONTENT_COLUMNS = [
     "hn_id",
@@ -48,20 +48,6 @@ CONTENT_TYPES = {
 READING_WPM = 238
 """Words a minute an adult reads non-fiction silently (Brysbaert, 2019)."""
 
-_CONTENTS_SQL = """
-SELECT c.hn_id, c.title, c.url, c.final_url,
-       regexp_replace(split_part(lower(substring(c.url from '^[a-z]+://([^/?#]+)')), chr(58), 1),
-                      '^www[.]', '') AS domain,
-       c.outcome, c.detail, c.http_status, c.content_type, c.fetched_at, c.attempts,
-       c.language, c.author, c.published, c.word_count, c.extractor_version,
-       i.title AS story_title, i.score, i.descendants AS comments{text}
-  FROM contents c LEFT JOIN items i ON i.id = c.hn_id
- WHERE (CAST(:ids AS integer[]) IS NULL OR c.hn_id = ANY(CAST(:ids AS integer[])))
-   AND (CAST(:since AS timestamptz) IS NULL OR c.fetched_at >= CAST(:since AS timestamptz))
-   AND (CAST(:until AS timestamptz) IS NULL OR c.fetched_at < CAST(:until AS timestamptz))
- ORDER BY c.hn_id
-"""
-
 _SEARCH_SQL = """
 SELECT c.hn_id, coalesce(i.title, c.title) AS title, c.url,
        ts_rank_cd(c.search, q) AS rank,
@@ -82,28 +68,44 @@ SELECT c.hn_id, coalesce(i.title, c.title) AS title, c.url,
 
 def load_contents(
     ids: Iterable[int] | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     *,
     text: bool = False,
     engine: sa.Engine | str | None = None,
 ) -> pd.DataFrame:
-    """One row per story whose link was fetched (``fetched_at`` in [since, until)).
+    """One row per story whose link was fetched (``fetched_at`` in [since, until), UTC).
 
-    Columns: ``hn_id``, ``title`` (the page's), ``url``, ``final_url``, ``domain``,
-    ``outcome`` (category), ``detail``, ``http_status``, ``content_type``, ``fetched_at``
-    (UTC), ``attempts``, ``language``, ``author``, ``published``, ``word_count``,
-    ``reading_minutes`` (at 238 words a minute), ``extractor_version``, and the story's
-    ``story_title``, ``score`` and ``comments``; with ``text=True`` also ``text`` and
-    ``markdown`` (plain strings: render them as text, never as HTML).
+    Columns: ``hn_id``, ``title`` (the page's), ``url``, ``final_url``, ``domain`` (the
+    story URL's, as ``posts.domain``), ``outcome`` (category), ``detail``,
+    ``http_status``, ``content_type``, ``fetched_at`` (UTC), ``attempts``, ``language``,
+    ``author``, ``published``, ``word_count``, ``reading_minutes`` (at 238 words a
+    minute), ``extractor_version``, and the story's ``story_title``, ``score`` and
+    ``comments``; with ``text=True`` also ``text`` and ``markdown`` (plain strings:
+    render them as text, never as HTML).
     """
-    sql = _CONTENTS_SQL.format(text=", c.text, c.markdown" if text else "")
-    params = {
-        "ids": None if ids is None else [int(i) for i in ids],
-        "since": _when(since),
-        "until": _when(until),
-    }
-    df = _read(engine, sa.text(sql).bindparams(**params))
+    from hnlab.hn.items import extract_domain
+    from hnlab.store.tables import contents as c
+    from hnlab.store.tables import items as i
+
+    columns = [col for col in c.c if col.name in CONTENT_COLUMNS]
+    if text:
+        columns += [c.c.text, c.c.markdown]
+    stmt = (
+        sa.select(
+            *columns,
+            i.c.title.label("story_title"),
+            i.c.score,
+            i.c.descendants.label("comments"),
+        )
+        .select_from(c.outerjoin(i, i.c.id == c.c.hn_id))
+        .where(*_window(c.c.fetched_at, since, until))
+        .order_by(c.c.hn_id)
+    )
+    if ids is not None:
+        stmt = stmt.where(c.c.hn_id.in_([int(n) for n in ids]))
+    df = _read(engine, stmt)
+    df["domain"] = df["url"].map(extract_domain)
     df["reading_minutes"] = (df["word_count"].astype("float64") / READING_WPM).round(1)
     df = _typed(df, CONTENT_TYPES, ("fetched_at",))
     return df[CONTENT_COLUMNS + (["text", "markdown"] if text else [])]
@@ -111,15 +113,15 @@ def load_contents(
 
 def search(
     query: str,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     *,
     limit: int = 20,
     engine: sa.Engine | str | None = None,
 ) -> pd.DataFrame:
     """Stories whose article (title weighted above body) matches ``query`` (web-search
     syntax: words, ``"a phrase"``, ``or``, ``-word``), best first by ``ts_rank_cd``,
-    submitted in [since, until). ``snippet`` marks the matches with « ».
+    submitted in [since, until) (UTC). ``snippet`` marks the matches with « ».
 
     Columns: ``hn_id``, ``title``, ``url``, ``rank``, ``snippet``, ``fetched_at``,
     ``submitted_at``, ``score``, ``comments``.
@@ -128,19 +130,10 @@ def search(
         from hnlab.errors import HnlabError
 
         raise HnlabError("the search query is empty; give words or a quoted phrase")
-    params = {"query": query, "since": _when(since), "until": _when(until), "limit": limit}
+    params = {"query": query, "since": since, "until": until, "limit": limit}
     df = _read(engine, sa.text(_SEARCH_SQL).bindparams(**params))
     return _typed(
         df,
         {"hn_id": "int64", "rank": "float64", "score": "Int64", "comments": "Int64"},
         ("fetched_at", "submitted_at"),
     )
-
-
-def _when(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return stamp.to_pydatetime()

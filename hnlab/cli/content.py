@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hnlab.cli.base import Context, _echo_table, cli, pass_ctx
+from hnlab.cli.base import Context, _echo_table, _fmt_time, cli, pass_ctx
 from hnlab.errors import HnlabError
 
 # C0 and C1 controls but tab and newline: a page's text never drives the terminal
@@ -107,7 +107,7 @@ def content_show(obj: Context, hn_id: int, plain: bool, width: int) -> None:
         ("url", row["url"]),
         ("final url", row["final_url"]),
         ("outcome", f"{row['outcome']}" + (f" ({row['detail']})" if row["detail"] else "")),
-        ("fetched", _when(row["fetched_at"])),
+        ("fetched", _fmt_time(row["fetched_at"])),
     ]
     if row["word_count"] is not None and str(row["word_count"]) != "<NA>":
         head += [
@@ -123,10 +123,6 @@ def content_show(obj: Context, hn_id: int, plain: bool, width: int) -> None:
         click.echo("")
         for line in terminal_safe(body).splitlines():
             click.echo("\n".join(textwrap.wrap(line, width)) if len(line) > width else line)
-
-
-def _when(value: Any) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%SZ}" if value is not None else "-"
 
 
 @content.command("status")
@@ -216,7 +212,13 @@ def search(
     from hnlab.store import db
 
     url = db.prepare(obj.settings()).url
-    found = analysis.search(query, since, until, limit=limit, engine=url)
+    found = analysis.search(
+        query,
+        since.replace(tzinfo=UTC) if since else None,
+        until.replace(tzinfo=UTC) if until else None,
+        limit=limit,
+        engine=url,
+    )
     if as_json:
         for row in found.to_dict("records"):
             click.echo(json.dumps({k: _plain(v) for k, v in row.items()}, sort_keys=True))

@@ -120,7 +120,9 @@ class Archive:
                 length=0,
                 http_headers=StatusAndHeaders(
                     f"GET {target} HTTP/1.1",
-                    [("Host", parts.netloc), *hop.request_headers],
+                    hop.request_headers  # as sent, Host included
+                    if any(k.lower() == "host" for k, _ in hop.request_headers)
+                    else [("Host", parts.netloc), *hop.request_headers],
                     is_http_request=True,
                 ),
                 warc_headers_dict={"WARC-Date": _warc_date(hop.at)},
@@ -148,10 +150,6 @@ class Archive:
                 record.raw_stream.close()  # a buffer warcio may have spooled
             last = (self._name or "", offset)
         return last
-
-    def read(self, file: str, offset: int) -> Stored:
-        """The response record at ``offset`` of ``file`` (relative to the data dir)."""
-        return read(self.root / file, offset)
 
 
 def _without_chunking(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

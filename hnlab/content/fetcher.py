@@ -242,7 +242,7 @@ class PoliteFetcher:
                             raise _Stop("too_large", f"over {self.max_bytes} bytes")
                         decoder.feed(chunk)
                     hop.raw = bytes(raw)
-                    return response.status, response.headers, decoder.body(), kind
+                    return response.status, response.headers, decoder.body(hop.raw), kind
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 raise _Stop("timeout", "no answer in time") from None
             except aiohttp.ClientError as exc:
@@ -314,27 +314,28 @@ class _Decoder:
 
     def feed(self, chunk: bytes) -> None:
         if self._inflate is None:
-            self.out += chunk
-        else:
-            raw_deflate = self.encoding == "deflate" and chunk and (chunk[0] & 0x0F) != 8
-            if not self._started and raw_deflate:  # no zlib header: a raw deflate stream
-                self._inflate = zlib.decompressobj(-15)
-            self._started = True
-            try:
-                self.out += self._inflate.decompress(chunk, self.limit - len(self.out) + 1)
-            except zlib.error as exc:
-                raise _Stop("error", f"bad {self.encoding} body: {exc}") from None
+            return  # identity: the raw body is the body
+        raw_deflate = self.encoding == "deflate" and chunk and (chunk[0] & 0x0F) != 8
+        if not self._started and raw_deflate:  # no zlib header: a raw deflate stream
+            self._inflate = zlib.decompressobj(-15)
+        self._started = True
+        try:
+            self.out += self._inflate.decompress(chunk, self.limit - len(self.out) + 1)
+        except zlib.error as exc:
+            raise _Stop("error", f"bad {self.encoding} body: {exc}") from None
         if len(self.out) > self.limit:
             raise _Stop("too_large", f"over {self.limit} bytes decompressed")
 
-    def body(self) -> bytes:
-        if self._inflate is not None:
-            try:
-                self.out += self._inflate.flush()
-            except zlib.error as exc:
-                raise _Stop("error", f"bad {self.encoding} body: {exc}") from None
-            if len(self.out) > self.limit:
-                raise _Stop("too_large", f"over {self.limit} bytes decompressed")
+    def body(self, raw: bytes) -> bytes:
+        """The decoded body (``raw`` itself when it was not encoded)."""
+        if self._inflate is None:
+            return raw
+        try:
+            self.out += self._inflate.flush()
+        except zlib.error as exc:
+            raise _Stop("error", f"bad {self.encoding} body: {exc}") from None
+        if len(self.out) > self.limit:
+            raise _Stop("too_large", f"over {self.limit} bytes decompressed")
         return bytes(self.out)
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hnlab.clock import Clock, utc_now
-from hnlab.content.archive import Archive
+from hnlab.content.archive import Archive, read
 from hnlab.content.extract import Extracted, extract, extractor_version
 from hnlab.content.fetcher import Fetched, PoliteFetcher
 from hnlab.content.guard import Allow
@@ -263,7 +263,6 @@ class ContentJob:
     async def reextract(self, since: datetime | None = None) -> dict[str, Any]:
         """Extract every archived page again from the WARC files, with no network."""
         rows = await self.repository.archived(since)
-        archive = Archive(self.settings.data_dir)
         done, missing = 0, 0
         changed: dict[str, int] = {}
         with self._pool() as pool:
@@ -271,7 +270,7 @@ class ContentJob:
             for row in rows:
                 try:
                     stored = await asyncio.to_thread(
-                        archive.read, row["warc_file"], row["warc_offset"]
+                        read, self.settings.data_dir / row["warc_file"], row["warc_offset"]
                     )
                 except (OSError, ValueError, StopIteration):
                     missing += 1

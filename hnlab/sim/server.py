@@ -36,6 +36,7 @@ import httpx
 from hnlab.config import STORY_LISTS
 from hnlab.sim import topics
 from hnlab.sim import world as simworld
+from hnlab.sim.serving import Background
 from hnlab.sim.world import Rules, World
 
 _DOMAINS = (
@@ -160,9 +161,7 @@ class SimulatedHN:
         self._items: dict[int, Any] = {}
         self._lists: dict[str, list[int]] = {}
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: Any = None
+        self._background = Background("simulated-hn")
         self.port: int | None = None
 
     # -- the clock ----------------------------------------------------------------------
@@ -415,55 +414,29 @@ class SimulatedHN:
             await asyncio.sleep(max(0.0, delay - (loop.time() - arrived)))
         return web.Response(status=status, headers=headers, body=body)
 
-    async def _serve(self, host: str, port: int) -> None:
+    async def _serve(self, host: str, port: int) -> Any:
         from aiohttp import web
 
         app = web.Application()
         app.router.add_route("*", "/v0/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=1024, reuse_address=True)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1])
+        return runner
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on a background thread; return the base URL (``http://host:port/v0``)."""
-        if self._thread is not None:
-            return self.base_url
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._serve(host, port))
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._host = host
-        self._thread = threading.Thread(target=run, name="simulated-hn", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if errors:
-            self._thread = None
-            raise errors[0]
+        if not self._background.running:
+            self._host = host
+            self._background.start(lambda: self._serve(host, port))
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._thread = None
+        self._background.stop()
 
     @property
     def base_url(self) -> str:

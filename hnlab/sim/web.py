@@ -44,6 +44,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from hnlab.sim.serving import Background
+
 SITES = (
     "github.com",
     "www.nytimes.com",
@@ -259,9 +261,7 @@ class SimulatedWeb:
         self.ports: dict[str, int] = {}
         self.hits: list[Hit] = []
         self._pages: dict[str, Page] = {}
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: Any = None
+        self._background = Background("simulated-web")
         self._lock = threading.Lock()
 
     # -- the world --------------------------------------------------------------------------
@@ -497,48 +497,29 @@ class SimulatedWeb:
         finally:
             hit.done = time.monotonic()
 
-    async def _serve(self) -> None:
+    async def _serve(self) -> Any:
         from aiohttp import web
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
+        # a hanging page's handler is cancelled half a second into stop()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
         for site in SITES:
-            tcp = web.TCPSite(self._runner, "127.0.0.1", 0, reuse_address=True)
+            tcp = web.TCPSite(runner, "127.0.0.1", 0, reuse_address=True)
             await tcp.start()
             sockets = getattr(tcp._server, "sockets", None) or []
             self.ports[site] = int(sockets[0].getsockname()[1])
+        return runner
 
     def start(self) -> SimulatedWeb:
         """Serve every site on a background thread."""
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            loop.run_until_complete(self._serve())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="simulated-web", daemon=True)
-        self._thread.start()
-        ready.wait(30)
+        self._background.start(self._serve)
         return self
 
     def stop(self) -> None:
-        """Stop serving (pending answers are cut)."""
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._thread = None
+        """Stop serving (answers still pending are cut)."""
+        self._background.stop()
 
     def __enter__(self) -> SimulatedWeb:
         return self.start()

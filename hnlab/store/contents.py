@@ -7,6 +7,7 @@ no row yet, or a row whose ``retry_at`` has come.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,23 +128,22 @@ class ContentRepository:
             return [dict(r._mapping) for r in rows]
 
     async def status(self, *, worst: int = 10) -> dict[str, Any]:
-        """Counts by outcome, and the domains whose fetches fail most."""
+        """Counts by outcome, and the domains (as ``posts.domain``) whose fetches fail most."""
+        from hnlab.hn.items import extract_domain
+
         async with self.engine.connect() as conn:
-            by_outcome = await conn.execute(
-                sa.text("SELECT outcome, count(*) FROM contents GROUP BY 1 ORDER BY 2 DESC, 1")
-            )
-            domains = await conn.execute(
-                sa.text(
-                    "SELECT lower(substring(url from '^[a-z]+://([^/:?#]+)')) AS domain, "
-                    "count(*) FILTER (WHERE outcome NOT IN ('ok')) AS failed, count(*) AS total "
-                    "FROM contents GROUP BY 1 HAVING count(*) FILTER (WHERE outcome <> 'ok') > 0 "
-                    "ORDER BY 2 DESC, 1 LIMIT :n"
-                ),
-                {"n": worst},
-            )
-            return {
-                "outcomes": {str(o): int(n) for o, n in by_outcome},
-                "failing_domains": [
-                    {"domain": d, "failed": int(f), "total": int(t)} for d, f, t in domains
-                ],
-            }
+            found = (await conn.execute(sa.select(contents.c.url, contents.c.outcome))).all()
+        outcomes = Counter(outcome for _, outcome in found)
+        failed: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        for url, outcome in found:
+            domain = extract_domain(url) or "?"
+            total[domain] += 1
+            failed[domain] += outcome != "ok"
+        ranked = sorted((d for d in failed if failed[d]), key=lambda d: (-failed[d], d))
+        return {
+            "outcomes": dict(sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "failing_domains": [
+                {"domain": d, "failed": failed[d], "total": total[d]} for d in ranked[:worst]
+            ],
+        }
