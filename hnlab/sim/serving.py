@@ -54,14 +54,24 @@ class Background:
             self._thread = None
             raise errors[0]
 
+    async def _shutdown(self) -> None:
+        """On the loop: the runner cleaned up, then every task still running (a handler
+        sleeping out a hanging page) cancelled and awaited, so none is left pending."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        me = asyncio.current_task()
+        rest = [t for t in asyncio.all_tasks() if t is not me]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
     def stop(self) -> None:
         """Stop serving: the runner cleaned up on its loop, then the loop stopped."""
         if self._thread is None or self._loop is None:
             return
-        if self._runner is not None:
-            done = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            with contextlib.suppress(TimeoutError, RuntimeError):
-                done.result(30)
+        done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            done.result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
         self._thread = None
