@@ -9,6 +9,10 @@ F1 are over all snippets. Time is per page, one process, extraction only.
 
     tar -xzf trafilatura-eval.tar.gz -C /tmp
     python scripts/eval_extraction.py /tmp/trafilatura-eval/tests
+
+``--own DIR`` scores instead a set of ``NAME.html`` pages with their article body in
+``NAME.txt`` (``tests/data/extraction``: pages written for hnlab) by the word-shingle
+F1 of the whole body, page by page and on average.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, help="the directory holding evaldata.json")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pages")
+    parser.add_argument("--own", action="store_true", help="CORPUS is NAME.html + NAME.txt")
     args = parser.parse_args()
+    if args.own:
+        return own(args.corpus)
     index = args.corpus / "evaldata.json"
     if not index.is_file():
         print(f"Error: no evaldata.json in {args.corpus}; unpack the corpus there", file=sys.stderr)
@@ -75,6 +82,32 @@ def main() -> int:
             f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | "
             f"{statistics.median(times) * 1000:.1f} | {statistics.mean(times) * 1000:.1f} |"
         )
+    return 0
+
+
+def own(folder: Path) -> int:
+    """Shingle P/R/F1 of each hand-labelled page, both extractors."""
+    import trafilatura
+
+    from hnlab.content.evaluate import shingle_prf
+    from hnlab.content.extract import extract
+
+    pages = sorted(folder.glob("*.html"))
+    if not pages:
+        print(f"Error: no NAME.html pages in {folder}", file=sys.stderr)
+        return 2
+    print("| page | trafilatura defaults F1 | hnlab P | hnlab R | hnlab F1 |")
+    print("|---|---|---|---|---|")
+    ours, base = [], []
+    for page in pages:
+        raw, truth = page.read_bytes(), page.with_suffix(".txt").read_text()
+        p, r, f = shingle_prf(extract(raw).text, truth)
+        _, _, fb = shingle_prf(trafilatura.extract(raw) or "", truth)
+        ours.append((p, r, f))
+        base.append(fb)
+        print(f"| {page.stem} | {fb:.3f} | {p:.3f} | {r:.3f} | {f:.3f} |")
+    mean = [sum(x[i] for x in ours) / len(ours) for i in range(3)]
+    print(f"| mean | {sum(base) / len(base):.3f} | {mean[0]:.3f} | {mean[1]:.3f} | {mean[2]:.3f} |")
     return 0
 
 

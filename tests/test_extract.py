@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 from datetime import date
+from pathlib import Path
 
 from hnlab.content.evaluate import shingle_prf
 from hnlab.content.extract import decode, extract
@@ -141,3 +142,16 @@ def test_walls_and_empty_pages_are_not_articles() -> None:
         '<script src="https://www.google.com/recaptcha/api.js"></script>',
     )
     assert extract(long).not_article is None
+
+
+def test_hand_labelled_pages_score_high() -> None:
+    """tests/data/extraction: pages written in the shapes real sites take, each with its
+    article body; the word-shingle F1 of the extracted text against it."""
+    folder = Path(__file__).parent / "data" / "extraction"
+    scores = {}
+    for page in sorted(folder.glob("*.html")):
+        found = extract(page.read_bytes())
+        scores[page.stem] = shingle_prf(found.text, page.with_suffix(".txt").read_text())[2]
+    assert len(scores) >= 6
+    assert min(scores.values()) >= 0.95, scores
+    assert sum(scores.values()) / len(scores) >= 0.98, scores

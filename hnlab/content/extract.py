@@ -18,6 +18,7 @@ Pure and synchronous: the content job runs it in a process pool.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import re
 from copy import deepcopy
@@ -90,14 +91,13 @@ class Extracted:
     language: str | None
     kind: str  # html, pdf or text
     not_article: str | None  # paywall, login, bot_block, empty; None for an article
-
-    @property
-    def word_count(self) -> int:
-        return len(_WORD.findall(self.text))
+    word_count: int  # words in ``text`` (counted where it was extracted, off the loop)
 
 
+@functools.cache
 def extractor_version() -> str:
-    """The name and version recorded on each extracted row."""
+    """The name and version recorded on each extracted row (read once: looking up an
+    installed distribution scans sys.path)."""
     from importlib.metadata import version
 
     return f"hnlab-extract/2 trafilatura {version('trafilatura')} pypdf {version('pypdf')}"
@@ -204,6 +204,7 @@ def _html(html: str, url: str | None) -> Extracted:
         rich = xmltotxt(linked.body, include_formatting=True).strip()
         if len(_WORD.findall(rich)) >= len(_WORD.findall(text)):
             markdown = rich
+    text = _trim(text, title)
     if title and not markdown.startswith("#"):
         markdown = f"# {title}\n\n{markdown}"
     return _verdict(
@@ -215,6 +216,27 @@ def _html(html: str, url: str | None) -> Extracted:
         "html",
         html,
     )
+
+
+_READ_MORE = re.compile(
+    r"^(?:read (?:more|also|next)|see also|related|more on this|also read|"
+    r"lesen sie (?:auch|mehr)|mehr zum thema|lire aussi|à lire aussi)\b\s*:?",
+    re.I,
+)
+_BYLINE = re.compile(r"^(?:By|Von|Par|Por|Di)\s+[A-ZÀ-Þ]")
+
+
+def _trim(text: str, title: str | None) -> str:
+    """The body without what is not the article's own prose: the headline repeated as
+    its first line (it is ``title``), a byline just under it, and short "Read more:"
+    lines pointing elsewhere."""
+    paragraphs = [p for p in text.split("\n") if p.strip()]
+    if title and paragraphs and " ".join(paragraphs[0].split()) == " ".join(title.split()):
+        paragraphs = paragraphs[1:]
+    if paragraphs and _BYLINE.match(paragraphs[0]) and len(paragraphs[0].split()) <= 12:
+        paragraphs = paragraphs[1:]
+    kept = [p for p in paragraphs if not (_READ_MORE.match(p) and len(p.split()) <= 25)]
+    return "\n".join(kept)
 
 
 def _pdf(body: bytes) -> Extracted:
@@ -273,7 +295,7 @@ def _verdict(
         )
     if reason is None and words < EMPTY_WORDS:
         reason = "empty"
-    return Extracted(markdown, text, title, author, published, _language(text), kind, reason)
+    return Extracted(markdown, text, title, author, published, _language(text), kind, reason, words)
 
 
 def _language(text: str) -> str | None:

@@ -183,6 +183,7 @@ class ContentJob:
         stats.due = len(due)
         if not due:
             return stats
+        await asyncio.to_thread(extractor_version)  # its first lookup scans sys.path
         with (
             self._pool() as pool,
             Archive(self.settings.data_dir) as archive,

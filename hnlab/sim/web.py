@@ -240,7 +240,8 @@ class Page:
 
     @property
     def text(self) -> str:
-        return "\n\n".join([self.title, *self.paragraphs]) if self.paragraphs else ""
+        """The article's body, as a reader would copy it (the headline is ``title``)."""
+        return "\n\n".join(self.paragraphs)
 
 
 @dataclass
