@@ -1,7 +1,8 @@
 """The seeded world the analysis notebooks are checked against (nbval and its refresh script).
 
 48 simulated hours, seed 1, from 2026-03-01 00:00 UTC, collected hourly and tracked
-every 2 simulated minutes: the same rows every time,
+every 2 simulated minutes, the stories' links then fetched from the simulator's web:
+the same rows every time,
 so a notebook cell marked ``# NBVAL_CHECK_OUTPUT`` can keep its expected output.
 """
 
@@ -38,7 +39,9 @@ def seed_environment() -> Callable[[], None]:
         env["HNLAB_DATABASE_URL"] = url
     os.environ.update(env)
     settings = Settings.from_env().with_values(track_every=SEED_TRACK_EVERY)
-    asyncio.run(run_demo(settings, hours=SEED_HOURS, seed=SEED, start=SEED_START, progress=False))
+    asyncio.run(
+        run_demo(settings, hours=SEED_HOURS, seed=SEED, start=SEED_START, progress=False, web=True)
+    )
 
     def cleanup() -> None:
         if external and url:

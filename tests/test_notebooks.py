@@ -20,11 +20,12 @@ def code_cells(path: Path) -> list[nbformat.NotebookNode]:
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_the_eight_notebooks_are_there() -> None:
+def test_the_nine_notebooks_are_there() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "attention.ipynb",
         "churn.ipynb",
         "collect.ipynb",
+        "content.ipynb",
         "discussions.ipynb",
         "runs_and_cache.ipynb",
         "scores.ipynb",

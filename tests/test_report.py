@@ -104,6 +104,7 @@ def test_the_index_summarises_the_data_with_a_thumbnail_per_report(demo: Demo) -
         "attention.html",
         "trends.html",
         "discussions.html",
+        "content.html",
         "runs_and_cache.html",
     ]
     assert all(thumb.startswith("data:image/png;base64,") for _, thumb in links.cards)

@@ -17,7 +17,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hnlab.analysis.contents import load_contents, search
+    from hnlab.analysis.contents import (
+        load_contents,
+        outcomes_by_domain,
+        reading_vs_engagement,
+        search,
+    )
     from hnlab.analysis.discussions import (
         discussion_stats,
         load_comments,
@@ -62,6 +67,8 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "load_contents": "contents",
+    "outcomes_by_domain": "contents",
+    "reading_vs_engagement": "contents",
     "search": "contents",
     "discussion_stats": "discussions",
     "load_comments": "discussions",
@@ -123,7 +130,9 @@ __all__ = [
     "load_stories",
     "load_titles",
     "naive_attention_by_rank",
+    "outcomes_by_domain",
     "rank_penalties",
+    "reading_vs_engagement",
     "reconcile",
     "run_health",
     "run_summary",

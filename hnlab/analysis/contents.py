@@ -137,3 +137,41 @@ def search(
         {"hn_id": "int64", "rank": "float64", "score": "Int64", "comments": "Int64"},
         ("fetched_at", "submitted_at"),
     )
+
+
+def outcomes_by_domain(contents: pd.DataFrame, top: int = 15) -> pd.DataFrame:
+    """Fetches per domain and outcome (``load_contents``' rows): one row per domain, the
+    ``top`` domains with most fetches, a column per outcome and ``ok_share``."""
+    if contents.empty:
+        return pd.DataFrame(columns=["ok_share"])
+    table = pd.crosstab(contents["domain"].fillna("?"), contents["outcome"].astype(str))
+    totals = table.sum(axis=1)
+    order = sorted(table.index, key=lambda d: (-totals[d], d))[:top]
+    table = table.loc[order]
+    table["ok_share"] = (table.get("ok", 0) / totals[order]).round(3)
+    table.columns.name = None
+    return table
+
+
+def reading_vs_engagement(contents: pd.DataFrame) -> pd.DataFrame:
+    """For the articles extracted (``outcome`` ok): how reading time relates to the
+    story's score and comments. One row per measure, with the articles counted, the
+    median reading time, and Spearman's rank correlation with score and comments."""
+    ok = contents[contents["outcome"] == "ok"].dropna(subset=["reading_minutes"])
+    rows = []
+    for what, column in (("score", "score"), ("comments", "comments")):
+        pair = ok[["reading_minutes", column]].dropna().astype("float64")
+        rho = (
+            pair["reading_minutes"].corr(pair[column], method="spearman") if len(pair) > 2 else None
+        )
+        rows.append(
+            {
+                "against": what,
+                "articles": len(pair),
+                "median_minutes": round(float(pair["reading_minutes"].median()), 1)
+                if len(pair)
+                else None,
+                "spearman": round(float(rho), 3) if rho is not None else None,
+            }
+        )
+    return pd.DataFrame(rows).set_index("against")

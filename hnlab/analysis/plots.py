@@ -18,9 +18,11 @@ __all__ = [
     "plot_attention",
     "plot_bursts",
     "plot_churn",
+    "plot_content_outcomes",
     "plot_depths",
     "plot_lifetimes",
     "plot_penalties",
+    "plot_reading_time",
     "plot_run_health",
     "plot_score_distribution",
     "plot_score_trajectories",
@@ -435,3 +437,60 @@ def plot_depths(comments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set(title=title, xlabel="depth (1 = a reply to the story)", ylabel="comments")
     ax.set_yscale("log")
     return ax
+
+
+OUTCOME_COLOURS = {
+    "ok": "#ff6600",
+    "not_article": "#c9a227",
+    "robots_disallowed": "#6a8caf",
+    "http_error": "#b03a2e",
+    "timeout": "#7d3c98",
+    "too_large": "#1e8449",
+    "unsupported_type": "#5d6d7e",
+    "blocked_address": "#000000",
+    "error": "#aab7b8",
+}
+
+
+def plot_content_outcomes(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Fetches per domain, stacked by outcome (``analysis.outcomes_by_domain``)."""
+    ax = _axes(ax, (9, 5))
+    title = "What fetching each domain's links came to"
+    if table.empty:
+        return _empty(ax, title)
+    df = table.drop(columns="ok_share", errors="ignore").iloc[::-1]
+    left = pd.Series(0.0, index=df.index)
+    for outcome in df.columns:
+        values = df[outcome].astype(float)
+        ax.barh(
+            df.index.astype(str),
+            values,
+            left=left,
+            label=outcome,
+            color=OUTCOME_COLOURS.get(str(outcome), "#999999"),
+        )
+        left = left + values
+    ax.set(title=title, xlabel="stories", ylabel="domain")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_reading_time(contents: pd.DataFrame, axes: Any = None) -> Any:
+    """Reading time of each extracted article against its story's score and comments
+    (log scales), from ``analysis.load_contents``."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    ok = contents[contents["outcome"] == "ok"]
+    for ax, column in zip(axes, ("score", "comments"), strict=True):
+        title = f"Reading time against {column}"
+        pair = ok[["reading_minutes", column]].dropna().astype("float64")
+        if pair.empty:
+            _empty(ax, title)
+            continue
+        ax.scatter(pair["reading_minutes"], pair[column] + 1, s=12, alpha=0.6, color="#ff6600")
+        ax.set(title=title, xlabel="reading minutes (238 words a minute)", ylabel=f"{column} + 1")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    return axes

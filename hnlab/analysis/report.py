@@ -35,6 +35,7 @@ ANALYSIS_NOTEBOOKS = (
     "attention",
     "trends",
     "discussions",
+    "content",
     "runs_and_cache",
 )
 

@@ -48,23 +48,44 @@ OUT_OPTION = click.option(
     show_default=True,
     help="Write the HTML reports afterwards.",
 )
+@click.option(
+    "--web/--no-web",
+    default=False,
+    show_default=True,
+    help="Then fetch the stories' links from the simulator's web and score the extraction.",
+)
 @OUT_OPTION
 @pass_ctx
 def demo(
-    obj: Context, hours: int, seed: int, start: datetime | None, report: bool, out: Path
+    obj: Context,
+    hours: int,
+    seed: int,
+    start: datetime | None,
+    report: bool,
+    web: bool,
+    out: Path,
 ) -> None:
     """Collect simulated hours offline (no network needed), then write the reports.
 
     Every simulated hour is collected once, and every HNLAB_TRACK_EVERY simulated
     minutes (default 1; 0 turns it off) the tracker records a tick; every 10
-    simulated minutes the item stream syncs (HNLAB_ITEMS_EVERY=0 turns it off)."""
+    simulated minutes the item stream syncs (HNLAB_ITEMS_EVERY=0 turns it off). With
+    --web, the content job then fetches the stories' links from the simulator's web
+    on loopback, and the extraction is scored against the web's truth."""
     from hnlab.sim.demo import run_demo
 
     settings = obj.settings()
     settings.ensure_dirs()
     begin = start.replace(tzinfo=UTC) if start else None
     result = asyncio.run(
-        run_demo(settings, hours=hours, seed=seed, start=begin, progress=sys.stderr.isatty())
+        run_demo(
+            settings,
+            hours=hours,
+            seed=seed,
+            start=begin,
+            progress=sys.stderr.isatty(),
+            web=web,
+        )
     )
     tracked = (
         f"; tracked {result.ticks} minutes ({result.observations} observations)"
@@ -76,6 +97,17 @@ def demo(
         f"collected {result.runs} simulated hours ({_fmt_time(result.start)} to "
         f"{_fmt_time(result.end)}): {result.posts_saved} posts saved{tracked}{items}"
     )
+    if result.web_score is not None:
+        score = result.web_score
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result.content.items()))
+        click.echo(f"fetched the links from the simulated web: {outcomes}")
+        click.echo(
+            f"extraction against the web's truth: outcome right for "
+            f"{score['outcome_accuracy']:.1%} of {score['pages']} pages; on its "
+            f"{score['articles']} articles word-shingle F1 {score['f1']:.3f} (precision "
+            f"{score['precision']:.3f}, recall {score['recall']:.3f}), language right for "
+            f"{score['language_accuracy']:.1%}; event loop's worst lag {result.loop_lag_ms} ms"
+        )
     if report:
         _write_reports(settings, out, hours)
     click.echo("open the notebooks with: jupyter lab notebooks/")
