@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -136,7 +136,7 @@ class ContentJob:
         engine: AsyncEngine,
         *,
         clock: Clock = utc_now,
-        pool: ProcessPoolExecutor | None = None,
+        pool: Executor | None = None,
         rewrite: Callable[[str], str] | None = None,
     ) -> None:
         """``rewrite`` maps a story's URL to the one fetched (the simulator's web on
@@ -198,7 +198,7 @@ class ContentJob:
         return stats
 
     @contextmanager
-    def _pool(self) -> Iterator[ProcessPoolExecutor]:
+    def _pool(self) -> Iterator[Executor]:
         if self.pool is not None:
             yield self.pool
         else:
@@ -209,7 +209,7 @@ class ContentJob:
         self,
         fetcher: PoliteFetcher,
         archive: Archive,
-        pool: ProcessPoolExecutor,
+        pool: Executor,
         hn_id: int,
         url: str,
         stats: ContentStats,
