@@ -21,7 +21,6 @@ import codecs
 import functools
 import io
 import re
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -180,37 +179,20 @@ def _html(html: str, url: str | None) -> Extracted:
     tree = load_html(html)
     if tree is None:
         return _verdict("", "", None, None, None, "html", html)
-    # Formatting and links change what trafilatura keeps (link-dense and emphasised
-    # parts can go), so the text and the metadata come from a plain pass, and the
-    # Markdown from a second, faster pass with both (no fallback extractors), used only
-    # when it kept as many words; else the plain pass's tree rendered as Markdown.
+    # Asking trafilatura for links or emphasis changes what it keeps (link-dense and
+    # emphasised parts can go, and links would print as Markdown inside the text), and a
+    # second pass costs as much again. So one plain pass gives the text, the metadata
+    # and the Markdown's structure (headings, lists, code, tables), and the links are
+    # put back from the page's own anchors (``_with_links``).
+    targets = _anchors(tree, url)  # before trafilatura prunes the tree in place
     document: Any = bare_extraction(
-        deepcopy(tree),
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        with_metadata=True,
+        tree, url=url, include_comments=False, include_tables=True, with_metadata=True
     )
     if document is None or getattr(document, "body", None) is None:
         return _verdict("", "", None, None, None, "html", html)
     title = (document.title or "").strip() or None
     text = normalize("NFC", xmltotxt(document.body, include_formatting=False)).strip()
-    markdown = ""
-    linked: Any = bare_extraction(
-        tree,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        include_formatting=True,
-        include_links=True,
-        fast=True,
-    )
-    if linked is not None and getattr(linked, "body", None) is not None:
-        rich = xmltotxt(linked.body, include_formatting=True).strip()
-        if len(_WORD.findall(rich)) >= len(_WORD.findall(text)):
-            markdown = rich
-    if not markdown:
-        markdown = xmltotxt(document.body, include_formatting=True).strip()
+    markdown = _with_links(xmltotxt(document.body, include_formatting=True).strip(), targets)
     text = _trim(text, title)
     if title and not markdown.startswith("#"):
         markdown = f"# {title}\n\n{markdown}"
@@ -223,6 +205,56 @@ def _html(html: str, url: str | None) -> Extracted:
         "html",
         html,
     )
+
+
+_NOT_CONTENT = {"nav", "header", "footer", "aside", "form", "button"}
+_FENCE = re.compile(r"^(```|~~~)")
+
+
+def _anchors(tree: Any, url: str | None) -> dict[str, str]:
+    """The page's links that may be the article's: words (two or more, outside
+    navigation, headers, footers, asides and forms) to absolute URL, first one kept."""
+    from urllib.parse import urljoin
+
+    targets: dict[str, str] = {}
+    for anchor in tree.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if not href or href.startswith(("#", "javascript:", "mailto:", "data:")):
+            continue
+        words = " ".join(anchor.text_content().split())
+        if len(words.split()) < 2 or len(words) > 200 or words in targets:
+            continue
+        if any(a.tag in _NOT_CONTENT for a in anchor.iterancestors()):
+            continue
+        targets[words] = urljoin(url or "", href)
+    return targets
+
+
+def _with_links(markdown: str, targets: dict[str, str]) -> str:
+    """Put the page's links back into the Markdown: the first time an anchor's words
+    appear in a line outside code, they become ``[words](URL)``."""
+    if not targets:
+        return markdown
+    pattern = re.compile(
+        r"(?<![\w\[])("
+        + "|".join(re.escape(w) for w in sorted(targets, key=len, reverse=True))
+        + r")(?![\w\]])"
+    )
+    linked: set[str] = set()
+
+    def link(match: re.Match[str]) -> str:
+        words = match.group(1)
+        if words in linked:
+            return words
+        linked.add(words)
+        return f"[{words}]({targets[words].replace(')', '%29').replace(' ', '%20')})"
+
+    lines, in_code = [], False
+    for line in markdown.split("\n"):
+        if _FENCE.match(line):
+            in_code = not in_code
+        lines.append(line if in_code else pattern.sub(link, line))
+    return "\n".join(lines)
 
 
 _READ_MORE = re.compile(
